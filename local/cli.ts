@@ -1,0 +1,106 @@
+/**
+ * Entry point of the local stack's commands (see deno.json's tasks):
+ *
+ *   deno task dev [--reset] [--api-port N] [--db-port N] [--dir PATH] [--check]
+ *   deno task test [deno test arguments, e.g. a file or --filter NAME]
+ *   deno task types
+ */
+import { parseArgs } from "node:util";
+import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
+import { TOOLS_DIR } from "./paths.ts";
+import { describeStack, startStack } from "./stack.ts";
+import { createMigratedDatabase, createScratchCluster, TEMPLATE_DB } from "./template.ts";
+import { runAllTests } from "./test_runner.ts";
+import { generateTypes, TYPES_FILE } from "./types.ts";
+
+const USAGE = `usage:
+  deno task dev [--reset] [--api-port 54321] [--db-port 54322] [--dir .supabase-local/dev] [--check]
+  deno task test [deno test arguments]
+  deno task types`;
+
+async function dev(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      reset: { type: "boolean", default: false },
+      dir: { type: "string" },
+      check: { type: "boolean", default: false },
+      "api-port": { type: "string", default: "54321" },
+      "db-port": { type: "string", default: "54322" },
+    },
+  });
+  const port = (name: string, value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new SetupError(`--${name} must be a port number, got "${value}"`);
+    }
+    return n;
+  };
+  const started = performance.now();
+  const stack = await startStack({
+    reset: values.reset,
+    dir: values.dir,
+    apiPort: port("api-port", values["api-port"]),
+    dbPort: port("db-port", values["db-port"]),
+  });
+  console.log(
+    `\nStarted the local Supabase stack in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`,
+  );
+  console.log(describeStack(stack));
+  if (values.check) {
+    // Start, answer one real request, stop: a quick proof that the whole stack works.
+    const res = await fetch(`${stack.apiUrl}/auth/v1/health`).catch((e) => e as Error);
+    await stack.stop();
+    console.log(`\n--check: stack started and stopped`);
+    return res instanceof Error ? 1 : 0;
+  }
+  console.log("\nPress Ctrl-C to stop.");
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const onSignal = () => resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await promise;
+  console.log("\nStopping ...");
+  await stack.stop();
+  return 0;
+}
+
+async function types(): Promise<number> {
+  const cli = await ensureSupabaseCli(TOOLS_DIR);
+  const cluster = await createScratchCluster(await ensurePostgres(), "types");
+  try {
+    await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
+    Deno.writeTextFileSync(TYPES_FILE, await generateTypes(cli, cluster.url(TEMPLATE_DB)));
+    console.log(`Wrote ${TYPES_FILE}`);
+  } finally {
+    await cluster.destroy();
+  }
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "dev":
+        return await dev(rest);
+      case "test":
+        return await runAllTests(rest);
+      case "types":
+        return await types();
+      default:
+        console.error(USAGE);
+        return 2;
+    }
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const usageError = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+    if (error instanceof SetupError || usageError) {
+      console.error(`error: ${(error as Error).message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

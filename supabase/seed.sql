@@ -1,0 +1,2 @@
+-- Demo data for the local stack, applied by `deno task dev` (and `supabase db reset`) after the
+-- migrations. Features add their demo rows here.

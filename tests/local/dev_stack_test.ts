@@ -1,0 +1,160 @@
+/**
+ * The local stack's own commands: `deno task dev` starts, reuses and resets a working stack, and
+ * setup problems (a busy port, missing binaries, a broken migration) each get one clear error.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import { assertPortFree, Cluster, freePort } from "../../local/cluster.ts";
+import { pushMigrations } from "../../local/database.ts";
+import { PROJECT_ROOT } from "../../local/paths.ts";
+import { SetupError } from "../../local/prereqs.ts";
+import { standInOnly } from "../_support/stack.ts";
+
+function env(name: string): string {
+  const value = Deno.env.get(name);
+  if (!value) throw new Error(`${name} is not set: run the tests with \`deno task test\``);
+  return value;
+}
+
+/** An empty database (no template), for a project of the test's own. */
+async function withEmptyDatabase(fn: (url: string) => Promise<void>): Promise<void> {
+  const adminUrl = env("LOCAL_PG_ADMIN_URL");
+  const name = `empty_${Deno.pid}_${Date.now().toString(36)}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}" template template0`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  try {
+    await fn(url.toString());
+  } finally {
+    await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.end();
+  }
+}
+
+Deno.test({
+  name: "a broken migration is reported with its file and line, and nothing of that file is applied",
+  ...standInOnly,
+  async fn() {
+    const project = Deno.makeTempDirSync({ prefix: "broken-migration-" });
+    try {
+      Deno.mkdirSync(join(project, "supabase", "migrations"), { recursive: true });
+      Deno.writeTextFileSync(join(project, "supabase", "config.toml"), 'project_id = "broken"\n');
+      Deno.writeTextFileSync(
+        join(project, "supabase", "migrations", "20260101000000_good.sql"),
+        "create table public.good (id int);\n",
+      );
+      Deno.writeTextFileSync(
+        join(project, "supabase", "migrations", "20260101000001_broken.sql"),
+        "-- a comment\ncreate table public.half (id int);\n\ncreate table public.bad (x no_such_type);\n",
+      );
+      await withEmptyDatabase(async (url) => {
+        const error = await pushMigrations(env("SUPABASE_CLI"), url, { cwd: project }).then(
+          () => null,
+          (e) => e,
+        );
+        assert.ok(error instanceof SetupError, `expected a SetupError, got ${error}`);
+        assert.match(error.message, /^supabase\/migrations\/20260101000001_broken\.sql:4: /);
+        assert.match(error.message, /no_such_type/);
+        const sql = postgres(url, { max: 1, onnotice: () => {} });
+        try {
+          const tables = await sql`select tablename from pg_tables where schemaname = 'public' order by 1`;
+          assert.deepEqual(tables.map((t) => t.tablename), ["good"]);
+          const versions = await sql`select version from supabase_migrations.schema_migrations`;
+          assert.deepEqual(versions.map((v) => v.version), ["20260101000000"]);
+        } finally {
+          await sql.end();
+        }
+      });
+    } finally {
+      Deno.removeSync(project, { recursive: true });
+    }
+  },
+});
+
+Deno.test("a busy port gets an error that names the port and what needed it", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  try {
+    await assert.rejects(
+      () => assertPortFree(port, "the API gateway"),
+      (e: Error) =>
+        e instanceof SetupError && e.message.includes(`Port ${port} for the API gateway is already in use`),
+    );
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("missing PostgreSQL binaries get an error that says what to install", () => {
+  assert.throws(
+    () =>
+      new Cluster({ binDir: "/nonexistent/bin", extensionDir: "/x", pkgLibDir: "/x" }, {
+        dir: "/tmp/x",
+        port: 1,
+      }),
+    (e: Error) =>
+      e instanceof SetupError &&
+      /not found in \/nonexistent\/bin.*apt-get install postgresql-15/.test(e.message),
+  );
+});
+
+async function dev(args: string[]): Promise<{ code: number; output: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(PROJECT_ROOT, "local", "cli.ts"), "dev", ...args],
+    cwd: PROJECT_ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, output: d.decode(out.stdout) + d.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "deno task dev starts the stack, prints its URLs and keys, reuses it, and resets it on request",
+  ...standInOnly,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "dev-stack-" });
+    try {
+      const apiPort = freePort();
+      const dbPort = freePort();
+      const common = ["--check", "--dir", dir, "--api-port", String(apiPort), "--db-port", String(dbPort)];
+
+      const first = await dev(common);
+      assert.equal(first.code, 0, first.output);
+      assert.match(first.output, /Created a PostgreSQL cluster/);
+      assert.match(first.output, new RegExp(`API URL: http://127\\.0\\.0\\.1:${apiPort}`));
+      assert.match(
+        first.output,
+        new RegExp(`DB URL: postgresql://postgres:postgres@127\\.0\\.0\\.1:${dbPort}/postgres`),
+      );
+      assert.match(first.output, /anon key: eyJ/);
+      assert.match(first.output, /service_role key: eyJ/);
+      console.log(first.output.match(/Started the local Supabase stack in .*/)?.[0]);
+
+      const second = await dev(common);
+      assert.equal(second.code, 0, second.output);
+      assert.doesNotMatch(second.output, /Created a PostgreSQL cluster/);
+
+      const reset = await dev([...common, "--reset"]);
+      assert.equal(reset.code, 0, reset.output);
+      assert.match(reset.output, /Resetting the local database[\s\S]*Created a PostgreSQL cluster/);
+
+      const busy = Deno.listen({ hostname: "127.0.0.1", port: apiPort });
+      try {
+        const refused = await dev(common);
+        assert.equal(refused.code, 1);
+        assert.match(
+          refused.output,
+          new RegExp(`error: Port ${apiPort} for the API gateway is already in use`),
+        );
+      } finally {
+        busy.close();
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
