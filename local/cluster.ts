@@ -5,7 +5,7 @@
  *
  * As root, the server runs as the `postgres` OS user (PostgreSQL refuses to run as root).
  */
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { isRoot, type Postgres, SetupError } from "./prereqs.ts";
 
 const STAND_IN_EXTENSIONS = join(import.meta.dirname!, "extensions");
@@ -194,6 +194,25 @@ export async function assertPortFree(port: number, what: string): Promise<void> 
     throw error;
   }
   await Promise.resolve();
+}
+
+/**
+ * `preferred` when the server's OS user can reach it, else a folder under /var/tmp named after it.
+ * As root the server runs as `postgres`, which cannot enter a project checked out under a private
+ * folder (a `mktemp -d` clone, a home directory with mode 700); the cluster then lives outside.
+ */
+export async function serverReachableDir(preferred: string): Promise<string> {
+  if (!isRoot()) return preferred;
+  Deno.mkdirSync(dirname(preferred), { recursive: true });
+  const probe = await new Deno.Command("runuser", {
+    args: ["-u", "postgres", "--", "test", "-x", dirname(preferred)],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (probe.success) return preferred;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(preferred));
+  const tag = Array.from(new Uint8Array(digest).slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
+  return join("/var/tmp", `supabase-local-${tag}`, basename(preferred));
 }
 
 /** A free loopback TCP port, chosen by the kernel. */

@@ -4,7 +4,7 @@
  * gateway (PostgREST RPCs, Auth, Edge Functions) on one port.
  */
 import { join } from "node:path";
-import { assertPortFree, Cluster } from "./cluster.ts";
+import { assertPortFree, Cluster, serverReachableDir } from "./cluster.ts";
 import { bootstrapDatabase, pushMigrations } from "./database.ts";
 import { type Gateway, startGateway } from "./gateway/server.ts";
 import { LOCAL_JWT_SECRET, localApiKeys } from "./keys.ts";
@@ -36,10 +36,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   const apiPort = options.apiPort ?? 54321;
   const pg = await ensurePostgres(log);
   const cli = await ensureSupabaseCli(TOOLS_DIR, log);
-  const cluster = new Cluster(pg, {
-    dir: options.dir ?? join(STATE_DIR, "dev"),
-    port: options.dbPort ?? 54322,
-  });
+  const dir = await serverReachableDir(options.dir ?? join(STATE_DIR, "dev"));
+  const cluster = new Cluster(pg, { dir, port: options.dbPort ?? 54322 });
 
   await assertPortFree(apiPort, "the API gateway");
   const wasRunning = await cluster.isRunning();

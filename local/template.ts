@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import postgres from "postgres";
-import { Cluster, freePort } from "./cluster.ts";
+import { Cluster, freePort, serverReachableDir } from "./cluster.ts";
 import { bootstrapDatabase, pushMigrations } from "./database.ts";
 import type { Postgres } from "./prereqs.ts";
 import { STATE_DIR } from "./paths.ts";
@@ -16,7 +16,7 @@ export async function createScratchCluster(pg: Postgres, name: string): Promise<
   // pg_cron's scheduler keeps a connection to its database, which would block cloning it; it points
   // at the template while migrations create pg_cron, and the caller may move it afterwards.
   const cluster = new Cluster(pg, {
-    dir: join(STATE_DIR, name),
+    dir: await serverReachableDir(join(STATE_DIR, name)),
     port: freePort(),
     fast: true,
     cronDatabase: TEMPLATE_DB,
