@@ -67,7 +67,7 @@ async function dev(args: string[]): Promise<number> {
 
 async function types(): Promise<number> {
   const cli = await ensureSupabaseCli(TOOLS_DIR);
-  const cluster = await createScratchCluster(await ensurePostgres(), "types");
+  const cluster = await createScratchCluster(await ensurePostgres(), `types-${Deno.pid}`);
   try {
     await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
     Deno.writeTextFileSync(TYPES_FILE, await generateTypes(cli, cluster.url(TEMPLATE_DB)));

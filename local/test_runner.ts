@@ -193,7 +193,7 @@ async function runDenoTests(tally: Tally, env: Record<string, string>, filterArg
 /** Builds the migrated template on a fresh cluster; returns the cluster, ready for cloning. */
 async function buildLocalCluster(cli: string, tally: Tally): Promise<Cluster> {
   let t = performance.now();
-  const cluster = await createScratchCluster(await ensurePostgres(), "test");
+  const cluster = await createScratchCluster(await ensurePostgres(), `test-${Deno.pid}`);
   console.log(`cluster started on port ${cluster.port} in ${Math.round(performance.now() - t)} ms`);
   t = performance.now();
   await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
