@@ -4,6 +4,7 @@
  *   deno task dev [--reset] [--api-port N] [--db-port N] [--dir PATH] [--check]
  *   deno task test [deno test arguments, e.g. a file or --filter NAME]
  *   deno task types
+ *   deno task bench [name ...]
  */
 import { parseArgs } from "node:util";
 import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
@@ -11,12 +12,14 @@ import { TOOLS_DIR } from "./paths.ts";
 import { describeStack, startStack } from "./stack.ts";
 import { createMigratedDatabase, createScratchCluster, TEMPLATE_DB } from "./template.ts";
 import { runAllTests } from "./test_runner.ts";
+import { runBenchmarks } from "./bench_runner.ts";
 import { generateTypes, TYPES_FILE } from "./types.ts";
 
 const USAGE = `usage:
   deno task dev [--reset] [--api-port 54321] [--db-port 54322] [--dir .supabase-local/dev] [--check]
   deno task test [deno test arguments]
-  deno task types`;
+  deno task types
+  deno task bench [name ...]`;
 
 async function dev(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -48,11 +51,15 @@ async function dev(args: string[]): Promise<number> {
   );
   console.log(describeStack(stack));
   if (values.check) {
-    // Start, answer one real request, stop: a quick proof that the whole stack works.
-    const res = await fetch(`${stack.apiUrl}/auth/v1/health`).catch((e) => e as Error);
+    // Start, answer one real request through the gateway, stop: proof that the whole stack works.
+    const health = await fetch(`${stack.apiUrl}/auth/v1/health`, { headers: { apikey: stack.anonKey } })
+      .then(async (res) => ({ ok: res.ok, text: `${res.status} ${await res.text()}` }))
+      .catch((error) => ({ ok: false, text: (error as Error).message }));
     await stack.stop();
-    console.log(`\n--check: stack started and stopped`);
-    return res instanceof Error ? 1 : 0;
+    console.log(
+      `\n--check: ${health.ok ? "the gateway answered" : `the gateway failed: ${health.text}`}; stopped`,
+    );
+    return health.ok ? 0 : 1;
   }
   console.log("\nPress Ctrl-C to stop.");
   const { promise, resolve } = Promise.withResolvers<void>();
@@ -88,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
         return await runAllTests(rest);
       case "types":
         return await types();
+      case "bench":
+        return await runBenchmarks(rest);
       default:
         console.error(USAGE);
         return 2;

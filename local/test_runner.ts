@@ -14,7 +14,7 @@ import type { Cluster } from "./cluster.ts";
 import { pushMigrations, runSupabaseCli } from "./database.ts";
 import { PROJECT_ROOT, TOOLS_DIR } from "./paths.ts";
 import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
-import { createMigratedDatabase, createScratchCluster, TEMPLATE_DB } from "./template.ts";
+import { cloneTemplate, createTemplateCluster, TEMPLATE_DB } from "./template.ts";
 import { generateTypes, TYPES_FILE } from "./types.ts";
 
 interface Tally {
@@ -65,16 +65,6 @@ async function quiet(cmd: string, args: string[], env: Record<string, string> = 
     .output();
   const d = new TextDecoder();
   return { success: out.success, output: d.decode(out.stdout) + d.decode(out.stderr) };
-}
-
-async function cloneDatabase(adminUrl: string, name: string): Promise<void> {
-  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`drop database if exists "${name}" with (force)`);
-    await sql.unsafe(`create database "${name}" template "${TEMPLATE_DB}"`);
-  } finally {
-    await sql.end();
-  }
 }
 
 async function runPgTap(tally: Tally, databaseUrl: string): Promise<void> {
@@ -190,19 +180,14 @@ async function runDenoTests(tally: Tally, env: Record<string, string>, filterArg
   if (Number(summary[2]) > 0) tally.failures.push(`deno test: ${summary[2]} failed (see above)`);
 }
 
-/** Builds the migrated template on a fresh cluster; returns the cluster, ready for cloning. */
+/** Builds the migrated template on a fresh cluster and checks that the seed applies on a clone. */
 async function buildLocalCluster(cli: string, tally: Tally): Promise<Cluster> {
-  let t = performance.now();
-  const cluster = await createScratchCluster(await ensurePostgres(), `test-${Deno.pid}`);
-  console.log(`cluster started on port ${cluster.port} in ${Math.round(performance.now() - t)} ms`);
-  t = performance.now();
-  await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
-  record(tally, "migrations apply with supabase db push", true, `${Math.round(performance.now() - t)} ms`);
-  // Move pg_cron's scheduler off the template so that it can be cloned; tests run jobs' SQL directly.
-  await cluster.restart({ cronDatabase: "postgres" });
+  // A migration that fails throws here, and the run reports it as its setup failure.
+  const cluster = await createTemplateCluster(await ensurePostgres(), cli, `test-${Deno.pid}`);
+  record(tally, "migrations apply with supabase db push", true);
   try {
     // The clone has the migrations recorded already, so this push applies only the seed.
-    await cloneDatabase(cluster.url(), "seed_check");
+    await cloneTemplate(cluster, "seed_check");
     await pushMigrations(cli, cluster.url("seed_check"), { seed: true });
     record(tally, "seed.sql applies after the migrations", true);
   } catch (error) {
@@ -229,7 +214,7 @@ export async function runAllTests(args: string[]): Promise<number> {
     } else {
       cluster = await buildLocalCluster(cli, tally);
       const t = performance.now();
-      await cloneDatabase(cluster.url(), "checks");
+      await cloneTemplate(cluster, "checks");
       console.log(`one test database cloned in ${Math.round(performance.now() - t)} ms`);
       checkUrl = cluster.url("checks");
       env = {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { assertPortFree, Cluster, freePort } from "../../local/cluster.ts";
 import { pushMigrations } from "../../local/database.ts";
+import { localApiKeys } from "../../local/keys.ts";
 import { PROJECT_ROOT } from "../../local/paths.ts";
 import { SetupError } from "../../local/prereqs.ts";
 import { standInOnly } from "../_support/stack.ts";
@@ -112,8 +113,46 @@ async function dev(args: string[]): Promise<{ code: number; output: string }> {
   return { code: out.code, output: d.decode(out.stdout) + d.decode(out.stderr) };
 }
 
+/** `deno task dev` as a running child process whose output can be waited on. */
+function spawnDev(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(PROJECT_ROOT, "local", "cli.ts"), "dev", ...args],
+    cwd: PROJECT_ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const pumps = [child.stdout, child.stderr].map(async (stream) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+  });
+  return {
+    child,
+    output: () => text,
+    async waitFor(pattern: RegExp, timeoutMs: number): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) {
+          throw new Error(`timed out waiting for ${pattern}; output so far:\n${text}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return text;
+    },
+    /** Kills the child if it still runs and waits for its output to end. */
+    async close() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await child.status;
+      await Promise.all(pumps);
+    },
+  };
+}
+
 Deno.test({
-  name: "deno task dev starts the stack, prints its URLs and keys, reuses it, and resets it on request",
+  name:
+    "deno task dev starts the stack, prints its URLs and keys, stops on Ctrl-C, reuses it, and resets it on request",
   ...standInOnly,
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "dev-stack-" });
@@ -134,9 +173,38 @@ Deno.test({
       assert.match(first.output, /service_role key: eyJ/);
       console.log(first.output.match(/Started the local Supabase stack in .*/)?.[0]);
 
-      const second = await dev(common);
-      assert.equal(second.code, 0, second.output);
-      assert.doesNotMatch(second.output, /Created a PostgreSQL cluster/);
+      // Without --check it runs until Ctrl-C; this start reuses the cluster made above.
+      const running = spawnDev(["--dir", dir, "--api-port", String(apiPort), "--db-port", String(dbPort)]);
+      try {
+        const banner = await running.waitFor(/Press Ctrl-C to stop/, 60_000);
+        assert.doesNotMatch(banner, /Created a PostgreSQL cluster/);
+        const { anonKey } = await localApiKeys();
+        const health = await fetch(`http://127.0.0.1:${apiPort}/auth/v1/health`, {
+          headers: { apikey: anonKey },
+        });
+        assert.equal(health.status, 200, await health.text());
+        const sql = postgres(`postgresql://postgres@127.0.0.1:${dbPort}/postgres`, {
+          max: 1,
+          onnotice: () => {},
+        });
+        try {
+          const [workers] = await sql`
+            select count(*) filter (where backend_type = 'pg_cron launcher')::int as cron,
+                   count(*) filter (where application_name like 'pg_net%')::int as net
+            from pg_stat_activity`;
+          assert.equal(workers.cron, 1, "pg_cron's scheduler runs");
+          assert.ok(workers.net > 0, "the pg_net worker is connected");
+        } finally {
+          await sql.end();
+        }
+        running.child.kill("SIGINT");
+        const status = await running.child.status;
+        assert.equal(status.code, 0, running.output());
+        await assert.rejects(fetch(`http://127.0.0.1:${apiPort}/auth/v1/health`), "the gateway stopped");
+        await assertPortFree(dbPort, "PostgreSQL (it should have stopped)");
+      } finally {
+        await running.close();
+      }
 
       const reset = await dev([...common, "--reset"]);
       assert.equal(reset.code, 0, reset.output);
