@@ -101,18 +101,6 @@ Deno.test("missing PostgreSQL binaries get an error that says what to install", 
   );
 });
 
-async function dev(args: string[]): Promise<{ code: number; output: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(PROJECT_ROOT, "local", "cli.ts"), "dev", ...args],
-    cwd: PROJECT_ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, output: d.decode(out.stdout) + d.decode(out.stderr) };
-}
-
 /** `deno task dev` as a running child process whose output can be waited on. */
 function spawnDev(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -148,6 +136,14 @@ function spawnDev(args: string[]) {
       await Promise.all(pumps);
     },
   };
+}
+
+/** Runs `deno task dev` with `args` to its end. */
+async function dev(args: string[]): Promise<{ code: number; output: string }> {
+  const run = spawnDev(args);
+  const { code } = await run.child.status;
+  await run.close();
+  return { code, output: run.output() };
 }
 
 Deno.test({

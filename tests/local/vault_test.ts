@@ -5,34 +5,9 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { createTestDatabase } from "../_support/db.ts";
+import { asRole, failsWith } from "../_support/sql.ts";
 
 type Sql = postgres.Sql | postgres.TransactionSql;
-
-/** Runs `fn` in a transaction as `role`; the transaction is always rolled back. */
-async function asRole<T>(sql: postgres.Sql, role: string, fn: (tx: postgres.TransactionSql) => Promise<T>) {
-  const rollback = new Error("rollback");
-  let result: T | undefined;
-  await sql.begin(async (tx) => {
-    await tx.unsafe(`set local role ${role}`);
-    result = await fn(tx);
-    throw rollback;
-  }).catch((e) => {
-    if (e !== rollback) throw e;
-  });
-  return result as T;
-}
-
-/** Asserts that `promise` fails with the given SQLSTATE, and returns the error. */
-async function failsWith(promise: Promise<unknown>, code: string): Promise<postgres.PostgresError> {
-  try {
-    await promise;
-  } catch (e) {
-    const err = e as postgres.PostgresError;
-    assert.equal(err.code, code, `expected SQLSTATE ${code}, got ${err.code}: ${err.message}`);
-    return err;
-  }
-  assert.fail(`expected SQLSTATE ${code}, but the statement succeeded`);
-}
 
 async function createSecret(sql: Sql, secret: string, name: string | null = null, description = "") {
   const [row] = await sql`select vault.create_secret(${secret}, ${name}, ${description}) as id`;
