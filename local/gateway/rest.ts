@@ -131,7 +131,8 @@ function isCallable(fn: RpcFunction): boolean {
 }
 
 async function loadFunctions(sql: postgres.Sql, schema: string, name: string): Promise<RpcFunction[]> {
-  const rows = await sql.unsafe(FUNCTIONS_SQL, [schema, name]);
+  // Prepared: planning this catalog query costs ten times more than running it.
+  const rows = await sql.unsafe(FUNCTIONS_SQL, [schema, name], { prepare: true });
   return rows.map((r) => ({
     schema,
     name: r.name as string,
@@ -615,6 +616,7 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
             JSON.stringify(parseCookies(req.headers.get("cookie"))),
             authenticator,
           ],
+          { prepare: true },
         );
         if (!settings.allowed) {
           throw new RestError(authed ? 403 : 401, {
