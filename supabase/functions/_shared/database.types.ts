@@ -5,13 +5,361 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   "public": {
     Tables: {
-      [_ in never]: never;
+      "messages": {
+        Row: {
+          "created_at": string;
+          "id": number;
+          "message": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: never;
+          "message": string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: never;
+          "message"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [];
+      };
+      "profiles": {
+        Row: {
+          "created_at": string;
+          "first_name": string | null;
+          "id": string;
+          "last_name": string | null;
+          "unsubscribed": boolean;
+          "unsubscribed_at": string | null;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "first_name"?: string | null;
+          "id": string;
+          "last_name"?: string | null;
+          "unsubscribed"?: boolean;
+          "unsubscribed_at"?: string | null;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "first_name"?: string | null;
+          "id"?: string;
+          "last_name"?: string | null;
+          "unsubscribed"?: boolean;
+          "unsubscribed_at"?: string | null;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
+      "sendry_sync_log": {
+        Row: {
+          "attempt": number;
+          "created_at": string;
+          "error": string | null;
+          "id": number;
+          "request_id": number | null;
+          "source": string;
+          "status": string;
+          "status_code": number | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempt"?: number;
+          "created_at"?: string;
+          "error"?: string | null;
+          "id"?: never;
+          "request_id"?: number | null;
+          "source": string;
+          "status"?: string;
+          "status_code"?: number | null;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "attempt"?: number;
+          "created_at"?: string;
+          "error"?: string | null;
+          "id"?: never;
+          "request_id"?: number | null;
+          "source"?: string;
+          "status"?: string;
+          "status_code"?: number | null;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "tenant_memberships": {
+        Row: {
+          "created_at": string;
+          "role": string;
+          "tenant_id": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "role"?: string;
+          "tenant_id": string;
+          "user_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "role"?: string;
+          "tenant_id"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "tenant_memberships_tenant_id_fkey";
+            columns: ["tenant_id"];
+            isOneToOne: false;
+            referencedRelation: "tenants";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "tenants": {
+        Row: {
+          "created_at": string;
+          "id": string;
+          "name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "id"?: string;
+          "name": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "id"?: string;
+          "name"?: string;
+        };
+        Relationships: [];
+      };
+      "user_provisioning": {
+        Row: {
+          "attempts": number;
+          "created_at": string;
+          "last_error": string | null;
+          "provisioned_at": string | null;
+          "request_id": number | null;
+          "status": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "created_at"?: string;
+          "last_error"?: string | null;
+          "provisioned_at"?: string | null;
+          "request_id"?: number | null;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "attempts"?: number;
+          "created_at"?: string;
+          "last_error"?: string | null;
+          "provisioned_at"?: string | null;
+          "request_id"?: number | null;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "work_orders": {
+        Row: {
+          "assignee": string | null;
+          "created_at": string;
+          "external_ref": string | null;
+          "id": string;
+          "priority": string;
+          "status": string;
+          "tenant_id": string;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "assignee"?: string | null;
+          "created_at"?: string;
+          "external_ref"?: string | null;
+          "id"?: string;
+          "priority"?: string;
+          "status"?: string;
+          "tenant_id": string;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "assignee"?: string | null;
+          "created_at"?: string;
+          "external_ref"?: string | null;
+          "id"?: string;
+          "priority"?: string;
+          "status"?: string;
+          "tenant_id"?: string;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "work_orders_tenant_id_fkey";
+            columns: ["tenant_id"];
+            isOneToOne: false;
+            referencedRelation: "tenants";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
     };
     Views: {
-      [_ in never]: never;
+      "v_sendry_sync_failures": {
+        Row: {
+          "attempt": number;
+          "created_at": string;
+          "error": string | null;
+          "log_id": number;
+          "request_id": number | null;
+          "source": string;
+          "status_code": number | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempt"?: number | null;
+          "created_at"?: string | null;
+          "error"?: string | null;
+          "log_id"?: number | null;
+          "request_id"?: number | null;
+          "source"?: string | null;
+          "status_code"?: number | null;
+          "updated_at"?: string | null;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "attempt"?: number | null;
+          "created_at"?: string | null;
+          "error"?: string | null;
+          "log_id"?: number | null;
+          "request_id"?: number | null;
+          "source"?: string | null;
+          "status_code"?: number | null;
+          "updated_at"?: string | null;
+          "user_id"?: string | null;
+        };
+        Relationships: [];
+      };
+      "v_user_provisioning_failures": {
+        Row: {
+          "attempts": number;
+          "created_at": string;
+          "last_error": string | null;
+          "request_id": number | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number | null;
+          "created_at"?: string | null;
+          "last_error"?: string | null;
+          "request_id"?: number | null;
+          "updated_at"?: string | null;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "attempts"?: number | null;
+          "created_at"?: string | null;
+          "last_error"?: string | null;
+          "request_id"?: number | null;
+          "updated_at"?: string | null;
+          "user_id"?: string | null;
+        };
+        Relationships: [];
+      };
     };
     Functions: {
-      [_ in never]: never;
+      "rpc_add_tenant_member": {
+        Args: { "p_role"?: string; "p_tenant_id": string; "p_user_id": string };
+        Returns: undefined;
+      };
+      "rpc_create_tenant": { Args: { "p_admin_user_id": string; "p_name": string }; Returns: string };
+      "rpc_delete_webhook_subscription": { Args: { "p_subscription_id": string }; Returns: undefined };
+      "rpc_install_plugin": {
+        Args: {
+          "p_config": Json;
+          "p_max_attempts"?: number;
+          "p_plugin_key": string;
+          "p_secret_ref": string;
+          "p_tenant_id": string;
+        };
+        Returns: string;
+      };
+      "rpc_record_user_provisioning": {
+        Args: { "p_error"?: string; "p_status": string; "p_user_id": string };
+        Returns: string;
+      };
+      "rpc_register_plugin": {
+        Args: {
+          "p_description"?: string;
+          "p_is_active"?: boolean;
+          "p_is_integration"?: boolean;
+          "p_key": string;
+          "p_name": string;
+        };
+        Returns: string;
+      };
+      "rpc_retry_user_provisioning": {
+        Args: { "p_limit"?: number; "p_user_id"?: string };
+        Returns: {
+          "request_id": number;
+          "user_id": string;
+        }[];
+      };
+      "rpc_sendry_backfill": { Args: { "p_batch_size"?: number; "p_restart"?: boolean }; Returns: Json };
+      "rpc_sendry_record_unsubscribe": {
+        Args: { "p_email": string; "p_occurred_at"?: string; "p_webhook_id": string };
+        Returns: Json;
+      };
+      "rpc_sendry_retry_failed": { Args: { "p_limit"?: number }; Returns: Json };
+      "rpc_uninstall_plugin": { Args: { "p_installation_id": string }; Returns: undefined };
+      "rpc_update_plugin_installation": {
+        Args: {
+          "p_config"?: Json;
+          "p_installation_id": string;
+          "p_is_active"?: boolean;
+          "p_max_attempts"?: number;
+          "p_secret_ref"?: string;
+        };
+        Returns: undefined;
+      };
+      "rpc_upsert_webhook_subscription": {
+        Args: {
+          "p_changed_fields_allowlist"?: (string)[];
+          "p_include_payload"?: boolean;
+          "p_installation_id": string;
+          "p_operations": (string)[];
+          "p_table_name": string;
+          "p_table_schema": string;
+        };
+        Returns: string;
+      };
     };
     Enums: {
       [_ in never]: never;

@@ -1,0 +1,97 @@
+/**
+ * The backend call that provisions a user: `POST {API_URL}/users` with `X-API-Key` and
+ * `{ id, email, first_name?, last_name? }`, bounded by a timeout.
+ *
+ * Provisioning is idempotent: the same user may be sent more than once (retries, the Auth hook and
+ * the database trigger both firing, pg_net's at-least-once delivery). The request carries
+ * `Idempotency-Key: <user id>`, and a 409 from the backend means "already provisioned", which counts
+ * as success.
+ */
+
+export interface BackendConfig {
+  /** The backend's base URL (`API_URL`); `/users` is appended. */
+  apiUrl: string;
+  /** Sent as `X-API-Key` (`BACKEND_SECRET`); never logged. */
+  apiKey: string;
+  /** Abort the call after this many milliseconds. */
+  timeoutMs: number;
+  fetch: typeof fetch;
+}
+
+/** What the backend receives. */
+export interface BackendUser {
+  id: string;
+  email: string | null;
+  first_name?: string;
+  last_name?: string;
+}
+
+export type ProvisionOutcome =
+  /** 2xx, or 409 (already provisioned). */
+  | { kind: "provisioned"; httpStatus: number; alreadyProvisioned: boolean }
+  /** The backend refused this user (400, 403 or 422): retrying will not help. */
+  | { kind: "refused"; httpStatus: number; reason: string }
+  /** Timeout, network error or any other status: worth retrying later. */
+  | { kind: "failed"; httpStatus?: number; reason: string };
+
+/** Statuses that mean "this user is not acceptable", as opposed to "the backend has a problem". */
+const REFUSALS = new Set([400, 403, 422]);
+
+/** The backend user for an auth user id, email and user metadata (names only when present). */
+export function backendUser(
+  id: string,
+  email: string | null | undefined,
+  metadata: Record<string, unknown> | null | undefined,
+): BackendUser {
+  const user: BackendUser = { id, email: email ?? null };
+  const firstName = metadataName(metadata, "first_name", "given_name");
+  const lastName = metadataName(metadata, "last_name", "family_name");
+  if (firstName) user.first_name = firstName;
+  if (lastName) user.last_name = lastName;
+  return user;
+}
+
+/** Calls the backend once; never throws. */
+export async function provisionUser(config: BackendConfig, user: BackendUser): Promise<ProvisionOutcome> {
+  const url = `${config.apiUrl.replace(/\/+$/, "")}/users`;
+  let response: Response;
+  try {
+    response = await config.fetch(url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "X-API-Key": config.apiKey,
+        "Idempotency-Key": user.id,
+      },
+      body: JSON.stringify(user),
+      signal: AbortSignal.timeout(config.timeoutMs),
+    });
+  } catch (error) {
+    const name = (error as Error)?.name;
+    if (name === "TimeoutError" || name === "AbortError") {
+      return { kind: "failed", reason: `the backend did not answer within ${config.timeoutMs} ms` };
+    }
+    return { kind: "failed", reason: "the backend could not be reached" };
+  }
+  // The body is not needed (and may be large); release the connection.
+  await response.body?.cancel().catch(() => {});
+  const status = response.status;
+  if (response.ok || status === 409) {
+    return { kind: "provisioned", httpStatus: status, alreadyProvisioned: status === 409 };
+  }
+  if (REFUSALS.has(status)) {
+    return { kind: "refused", httpStatus: status, reason: `the backend refused the user (HTTP ${status})` };
+  }
+  return { kind: "failed", httpStatus: status, reason: `the backend answered HTTP ${status}` };
+}
+
+function metadataName(
+  metadata: Record<string, unknown> | null | undefined,
+  key: string,
+  fallbackKey: string,
+): string | undefined {
+  const value = metadata?.[key] ?? metadata?.[fallbackKey];
+  if (typeof value !== "string") return undefined;
+  const trimmed = value.trim().slice(0, 200);
+  return trimmed === "" ? undefined : trimmed;
+}

@@ -1,0 +1,17 @@
+// sendry-unsub's entry point: reads the environment and serves the app (see app.ts).
+//
+// Environment: SENDRY_WEBHOOK_SECRET (the webhook's signing secret, `whsec_...`); SUPABASE_URL and
+// the secret key are set by Supabase.
+import { loadEnv } from "../_shared/env.ts";
+import { createAdminClient } from "../_shared/supabase_client.ts";
+import { createApp } from "./app.ts";
+import { rpcUnsubscribeRecorder } from "./recorder.ts";
+
+const env = loadEnv({ required: ["SENDRY_WEBHOOK_SECRET"], supabase: true });
+
+const app = createApp({
+  webhookSecret: env.SENDRY_WEBHOOK_SECRET,
+  recordUnsubscribe: rpcUnsubscribeRecorder(createAdminClient(env.supabase, { clientInfo: "sendry-unsub" })),
+});
+
+Deno.serve(app.fetch);
