@@ -1,0 +1,181 @@
+/**
+ * What auditing and plugin fan-out add to writes on public.work_orders, measured side by side in one
+ * run against an untracked copy of the table (same columns, defaults, checks, indexes and foreign keys,
+ * no audit triggers):
+ * - bulk: one 10,000-row INSERT ... SELECT with three matching subscriptions, so the tracked insert also
+ *   writes 10,000 audit rows and queues 30,000 deliveries (target: at most 2x the untracked insert);
+ *   the same insert with the subscriptions switched off shows the audit share alone;
+ * - single: 2,000 sequential single-row inserts, each its own transaction over one connection, with
+ *   the same three subscriptions (target: at most 1.5x).
+ * Each measurement is repeated, alternating tracked and untracked, and the medians are compared.
+ *
+ * Run with `deno task bench audit_fanout` (it starts a cluster and sets LOCAL_PG_ADMIN_URL and
+ * LOCAL_PG_TEMPLATE), or with those two set to a cluster whose template has the migrations.
+ */
+import postgres from "postgres";
+import { createTestDatabase } from "../tests/_support/db.ts";
+import { fmt, median, writeResult } from "./_support.ts";
+
+if (!Deno.env.get("LOCAL_PG_ADMIN_URL") || !Deno.env.get("LOCAL_PG_TEMPLATE")) {
+  console.error("Run this with `deno task bench audit_fanout`, which starts a cluster for it.");
+  Deno.exit(2);
+}
+
+const BULK_ROWS = 10_000;
+const BULK_ROUNDS = 5;
+const SINGLE_INSERTS = 2_000;
+const SINGLE_ROUNDS = 3;
+const SUBSCRIPTIONS = 3;
+const TARGET_BULK = 2;
+const TARGET_SINGLE = 1.5;
+
+const SETUP = `
+insert into auth.users (id, email, created_at, updated_at)
+values ('00000000-0000-4000-8000-00000000b001', 'bench@example.com', now(), now());
+select vault.create_secret('bench-signing-key', 'bench_hmac');
+create temp table bench_ids as
+  select public.rpc_create_tenant('Bench tenant', '00000000-0000-4000-8000-00000000b001') as tenant_id;
+select public.rpc_register_plugin('bench_plugin_' || n, 'Bench plugin ' || n) from generate_series(1, ${SUBSCRIPTIONS}) n;
+select public.rpc_upsert_webhook_subscription(
+  public.rpc_install_plugin(b.tenant_id, 'bench_plugin_' || n,
+    jsonb_build_object('webhook_url', 'https://hooks.example.com/bench/' || n), 'bench_hmac'),
+  'public', 'work_orders', array['INSERT', 'UPDATE', 'DELETE'])
+from bench_ids b, generate_series(1, ${SUBSCRIPTIONS}) n;
+
+-- The untracked copy: everything work_orders has except the audit triggers.
+create table public.work_orders_untracked (like public.work_orders including all);
+alter table public.work_orders_untracked
+  add foreign key (tenant_id) references public.tenants (id),
+  add foreign key (assignee) references auth.users (id) on delete set null;
+create trigger work_orders_untracked_touch_updated_at before update on public.work_orders_untracked
+  for each row execute function private.touch_updated_at();
+`;
+
+type Table = "work_orders" | "work_orders_untracked";
+
+async function main() {
+  const db = await createTestDatabase();
+  // One connection, so every statement pays the same round trip and sees the same session state.
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(SETUP);
+    const [{ t }] = await sql<{ t: string }[]>`select tenant_id::text as t from bench_ids`;
+
+    const reset = () =>
+      sql.unsafe(`truncate public.work_orders, public.work_orders_untracked, audit.entity_changes,
+        int.plugin_deliveries, int.plugin_delivery_attempts cascade`);
+    const setSubscriptions = (active: boolean) =>
+      sql`update int.plugin_subscriptions set is_active = ${active}`;
+
+    const bulkInsert = async (table: Table) => {
+      await reset();
+      const started = performance.now();
+      await sql.unsafe(
+        `insert into public.${table} (tenant_id, title, priority)
+         select $1, 'Work order ' || g, (array['low', 'normal', 'high'])[1 + g % 3]
+         from generate_series(1, ${BULK_ROWS}) g`,
+        [t],
+      );
+      return performance.now() - started;
+    };
+
+    const singleInserts = async (table: Table) => {
+      await reset();
+      const started = performance.now();
+      for (let i = 0; i < SINGLE_INSERTS; i++) {
+        if (table === "work_orders") {
+          await sql`insert into public.work_orders (tenant_id, title) values (${t}, ${"Single " + i})`;
+        } else {
+          await sql`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${
+            "Single " + i
+          })`;
+        }
+      }
+      return performance.now() - started;
+    };
+
+    // Warm-up (plans, caches), and a check that the tracked insert really fans out.
+    await bulkInsert("work_orders_untracked");
+    await bulkInsert("work_orders");
+    const [counts] = await sql<{ changes: number; deliveries: number }[]>`
+      select (select count(*) from audit.entity_changes)::int as changes,
+        (select count(*) from int.plugin_deliveries)::int as deliveries`;
+    if (counts.changes !== BULK_ROWS || counts.deliveries !== BULK_ROWS * SUBSCRIPTIONS) {
+      throw new Error(
+        `expected ${BULK_ROWS} changes and ${BULK_ROWS * SUBSCRIPTIONS} deliveries, got ` +
+          `${counts.changes} and ${counts.deliveries}`,
+      );
+    }
+    await singleInserts("work_orders_untracked");
+    await singleInserts("work_orders");
+
+    const bulk = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
+    for (let round = 0; round < BULK_ROUNDS; round++) {
+      // Alternate the order so that neither side always runs on a warmer machine.
+      if (round % 2 === 0) {
+        bulk.untracked.push(await bulkInsert("work_orders_untracked"));
+        bulk.tracked.push(await bulkInsert("work_orders"));
+      } else {
+        bulk.tracked.push(await bulkInsert("work_orders"));
+        bulk.untracked.push(await bulkInsert("work_orders_untracked"));
+      }
+      await setSubscriptions(false);
+      bulk.auditOnly.push(await bulkInsert("work_orders"));
+      await setSubscriptions(true);
+    }
+
+    const single = { untracked: [] as number[], tracked: [] as number[] };
+    for (let round = 0; round < SINGLE_ROUNDS; round++) {
+      if (round % 2 === 0) {
+        single.untracked.push(await singleInserts("work_orders_untracked"));
+        single.tracked.push(await singleInserts("work_orders"));
+      } else {
+        single.tracked.push(await singleInserts("work_orders"));
+        single.untracked.push(await singleInserts("work_orders_untracked"));
+      }
+    }
+
+    const b = {
+      rows: BULK_ROWS,
+      subscriptions: SUBSCRIPTIONS,
+      deliveries: BULK_ROWS * SUBSCRIPTIONS,
+      untracked_ms: median(bulk.untracked),
+      tracked_ms: median(bulk.tracked),
+      audit_only_ms: median(bulk.auditOnly),
+    };
+    const s = {
+      inserts: SINGLE_INSERTS,
+      subscriptions: SUBSCRIPTIONS,
+      untracked_ms: median(single.untracked),
+      tracked_ms: median(single.tracked),
+    };
+    const bulkRatio = b.tracked_ms / b.untracked_ms;
+    const auditRatio = b.audit_only_ms / b.untracked_ms;
+    const singleRatio = s.tracked_ms / s.untracked_ms;
+    const verdict = (ratio: number, target: number) => ratio <= target ? "meets" : "misses";
+
+    console.log(
+      `bulk insert of ${b.rows} rows: untracked ${fmt(b.untracked_ms)}, audited ${fmt(b.audit_only_ms)} ` +
+        `(ratio ${auditRatio.toFixed(2)}x), audited + ${b.deliveries} deliveries ${fmt(b.tracked_ms)} ` +
+        `(ratio ${bulkRatio.toFixed(2)}x, ${verdict(bulkRatio, TARGET_BULK)} the target ${TARGET_BULK}x)`,
+    );
+    console.log(
+      `${s.inserts} single-row inserts: untracked ${fmt(s.untracked_ms)} ` +
+        `(${
+          ((s.untracked_ms / s.inserts) * 1000).toFixed(0)
+        } µs each), audited + ${SUBSCRIPTIONS} deliveries ` +
+        `each ${fmt(s.tracked_ms)} (${((s.tracked_ms / s.inserts) * 1000).toFixed(0)} µs each; ratio ` +
+        `${singleRatio.toFixed(2)}x, ${verdict(singleRatio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x)`,
+    );
+    writeResult("audit_fanout", {
+      bulk: { ...b, ratio: bulkRatio, audit_only_ratio: auditRatio, target_ratio: TARGET_BULK },
+      single: { ...s, ratio: singleRatio, target_ratio: TARGET_SINGLE },
+      runs_ms: { bulk, single },
+    });
+  } finally {
+    await sql.end({ timeout: 5 });
+    await db.close();
+  }
+}
+
+await main();

@@ -1,0 +1,256 @@
+-- Audit: a change log of tracked tables, written set-based by statement-level triggers.
+--
+-- Why: plugins subscribe to changes (INSERT/UPDATE/DELETE) of domain tables, and support needs a
+-- history of who changed what. One call, audit.track_table('public.some_table'), installs three
+-- AFTER ... FOR EACH STATEMENT triggers with transition tables; each statement then writes all its
+-- changes with one INSERT ... SELECT, so a 10,000-row statement costs one extra statement, not
+-- 10,000 trigger calls. UPDATEs record only the columns whose values really changed (old and new
+-- rows are paired on the primary key and compared per key as jsonb); a row whose values did not
+-- change writes nothing. audit.entity_changes itself fans out to plugin deliveries (a later
+-- migration adds that trigger).
+--
+-- Conventions of audit.entity_changes:
+-- - record_id is the primary key as text, or for a composite key the JSON array of its values.
+-- - changed_fields lists the changed columns (sorted) for UPDATE and is empty for INSERT and DELETE.
+-- - tenant_id is the row's tenant_id column (new row, else old row), null for tables without one.
+-- - actor is the requesting user (JWT sub), null for the service role, pg_cron and direct sessions.
+-- - An UPDATE that changes a primary key cannot be paired: it is recorded as a DELETE of the old key
+--   and an INSERT of the new one, so nothing is lost.
+-- TRUNCATE is not audited.
+
+create schema if not exists audit;
+
+comment on schema audit is 'Change history of tracked tables (audit.track_table). Not exposed to clients.';
+
+revoke all on schema audit from public, anon, authenticated;
+
+create table audit.entity_changes (
+  id bigint generated always as identity primary key,
+  tenant_id uuid,
+  table_schema text not null,
+  table_name text not null,
+  op text not null,
+  record_id text not null,
+  changed_fields text[] not null default '{}',
+  old_data jsonb,
+  new_data jsonb,
+  actor uuid,
+  created_at timestamptz not null default now(),
+  constraint entity_changes_op_check check (op in ('INSERT', 'UPDATE', 'DELETE'))
+);
+
+comment on table audit.entity_changes is
+  'One row per changed row of a tracked table: operation, primary key, changed columns, old and new row as jsonb.';
+comment on column audit.entity_changes.tenant_id is 'The row''s tenant_id, null for tables without one.';
+comment on column audit.entity_changes.record_id is
+  'Primary key as text; for a composite key the JSON array of its values.';
+comment on column audit.entity_changes.changed_fields is
+  'UPDATE: the columns whose values changed, sorted. INSERT and DELETE: empty.';
+comment on column audit.entity_changes.old_data is 'The row before the change (UPDATE, DELETE).';
+comment on column audit.entity_changes.new_data is 'The row after the change (INSERT, UPDATE).';
+comment on column audit.entity_changes.actor is 'The requesting user (JWT sub); null for service role and cron.';
+
+-- No index beyond the primary key: every index slows every audited write, and nothing here reads
+-- the log by record. Add one (e.g. on (table_schema, table_name, record_id)) when something does.
+
+alter table audit.entity_changes enable row level security;
+
+revoke all on table audit.entity_changes from public, anon, authenticated, service_role;
+
+-- The trigger function --------------------------------------------------------------------------------
+
+create function audit.capture_changes()
+returns trigger
+language plpgsql
+-- definer: runs as the table's writer (e.g. authenticated), who may not write audit.entity_changes.
+security definer
+set search_path = ''
+-- One plan per statement kind for the whole session: re-planning per statement (custom plans for the
+-- trigger variables) costs more than a single-row change itself.
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  -- The primary key columns, passed by audit.track_table as trigger arguments.
+  v_pk text[] := tg_argv;
+  v_pk1 text := tg_argv[0];
+  v_single_key boolean := tg_nargs = 1;
+  -- private.current_actor(), inlined: as a plain expression its plan stays cached for the session,
+  -- where a call to the SQL function is planned again in every transaction.
+  v_sub text := coalesce(
+    nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
+    nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub');
+  v_actor uuid := case
+    when v_sub ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then v_sub::uuid
+  end;
+begin
+  if tg_op = 'INSERT' then
+    insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, new_data, actor)
+    select (r.j ->> 'tenant_id')::uuid, tg_table_schema, tg_table_name, 'INSERT',
+      case
+        when v_single_key then r.j ->> v_pk1
+        else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+              from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+      end,
+      r.j, v_actor
+    from (select pg_catalog.to_jsonb(n) as j from new_rows n) r;
+
+  elsif tg_op = 'DELETE' then
+    insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, old_data, actor)
+    select (r.j ->> 'tenant_id')::uuid, tg_table_schema, tg_table_name, 'DELETE',
+      case
+        when v_single_key then r.j ->> v_pk1
+        else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+              from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+      end,
+      r.j, v_actor
+    from (select pg_catalog.to_jsonb(o) as j from old_rows o) r;
+
+  elsif tg_op = 'UPDATE' then
+    insert into audit.entity_changes (
+      tenant_id, table_schema, table_name, op, record_id, changed_fields, old_data, new_data, actor
+    )
+    select coalesce((n.j ->> 'tenant_id')::uuid, (o.j ->> 'tenant_id')::uuid), tg_table_schema, tg_table_name,
+      case when o.j is null then 'INSERT' when n.j is null then 'DELETE' else 'UPDATE' end,
+      coalesce(n.rid, o.rid), coalesce(d.changed, '{}'), o.j, n.j, v_actor
+    from (
+      select r.j,
+        case
+          when v_single_key then r.j ->> v_pk1
+          else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+                from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+        end as rid
+      from (select pg_catalog.to_jsonb(x) as j from old_rows x) r
+    ) o
+    full join (
+      select r.j,
+        case
+          when v_single_key then r.j ->> v_pk1
+          else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+                from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+        end as rid
+      from (select pg_catalog.to_jsonb(x) as j from new_rows x) r
+    ) n on n.rid = o.rid
+    left join lateral (
+      select pg_catalog.array_agg(e.key order by e.key) as changed
+      from pg_catalog.jsonb_each(n.j) e
+      where o.j is not null and e.value is distinct from o.j -> e.key
+    ) d on true
+    -- Pairs whose values did not change write nothing; unpaired rows (primary key changed) always do.
+    where o.j is null or n.j is null or d.changed is not null;
+  end if;
+  return null;
+end
+$$;
+
+comment on function audit.capture_changes() is
+  'Statement-level AFTER trigger installed by audit.track_table: writes the statement''s changes set-based.';
+
+revoke all on function audit.capture_changes() from public, anon, authenticated;
+
+-- Tracking --------------------------------------------------------------------------------------------
+
+create function audit.track_table(p_table regclass)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_schema text;
+  v_name text;
+  v_kind "char";
+  v_pk text[];
+  v_args text;
+begin
+  if p_table is null then
+    raise exception using errcode = '22023', message = 'table is required';
+  end if;
+  select n.nspname, c.relname, c.relkind into v_schema, v_name, v_kind
+  from pg_catalog.pg_class c
+  join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+  where c.oid = p_table;
+  if v_kind not in ('r', 'p') then
+    raise exception using errcode = '22023', message = pg_catalog.format('%s is not a table', p_table);
+  end if;
+  if v_schema in ('audit', 'int', 'pg_catalog', 'information_schema') then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('tables in schema %s cannot be tracked', v_schema);
+  end if;
+
+  select pg_catalog.array_agg(a.attname::text order by k.ord) into v_pk
+  from pg_catalog.pg_index i
+  cross join lateral pg_catalog.unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
+  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+  where i.indrelid = p_table and i.indisprimary;
+  if v_pk is null then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('%s has no primary key: audited rows are identified by it', p_table);
+  end if;
+
+  if exists (
+    select 1 from pg_catalog.pg_attribute a
+    where a.attrelid = p_table and a.attname = 'tenant_id' and not a.attisdropped
+      and a.atttypid <> 'uuid'::regtype
+  ) then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('%s.tenant_id must be of type uuid to be audited per tenant', p_table);
+  end if;
+
+  select pg_catalog.string_agg(pg_catalog.quote_literal(k), ', ') into v_args from pg_catalog.unnest(v_pk) k;
+
+  execute pg_catalog.format(
+    'create or replace trigger audit_changes_insert after insert on %s '
+    'referencing new table as new_rows for each statement execute function audit.capture_changes(%s)',
+    p_table, v_args);
+  execute pg_catalog.format(
+    'create or replace trigger audit_changes_update after update on %s '
+    'referencing old table as old_rows new table as new_rows '
+    'for each statement execute function audit.capture_changes(%s)',
+    p_table, v_args);
+  execute pg_catalog.format(
+    'create or replace trigger audit_changes_delete after delete on %s '
+    'referencing old table as old_rows for each statement execute function audit.capture_changes(%s)',
+    p_table, v_args);
+end
+$$;
+
+comment on function audit.track_table(regclass) is
+  'Starts auditing a table (idempotent): statement-level triggers write its changes to audit.entity_changes.';
+
+create function audit.untrack_table(p_table regclass)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  execute pg_catalog.format('drop trigger if exists audit_changes_insert on %s', p_table);
+  execute pg_catalog.format('drop trigger if exists audit_changes_update on %s', p_table);
+  execute pg_catalog.format('drop trigger if exists audit_changes_delete on %s', p_table);
+end
+$$;
+
+comment on function audit.untrack_table(regclass) is 'Stops auditing a table; its history stays.';
+
+create function audit.is_tracked(p_table regclass)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select pg_catalog.count(*) = 3
+  from pg_catalog.pg_trigger t
+  where t.tgrelid = p_table
+    and t.tgfoid = 'audit.capture_changes()'::pg_catalog.regprocedure
+    and t.tgname in ('audit_changes_insert', 'audit_changes_update', 'audit_changes_delete')
+    and t.tgenabled <> 'D'
+$$;
+
+comment on function audit.is_tracked(regclass) is 'Whether audit.track_table is in effect for the table.';
+
+revoke all on function audit.track_table(regclass) from public, anon, authenticated;
+revoke all on function audit.untrack_table(regclass) from public, anon, authenticated;
+revoke all on function audit.is_tracked(regclass) from public, anon, authenticated;
+
+select audit.track_table('public.work_orders');

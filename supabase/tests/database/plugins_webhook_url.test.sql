@@ -1,0 +1,68 @@
+-- Webhook URL rules: https to a public host only; loopback, private, link-local, unspecified, IPv6 local
+-- and IPv4-mapped forms are refused unless plugins.allow_private_webhook_urls is on (local development),
+-- which also allows http.
+begin;
+select plan(36);
+
+set local plugins.allow_private_webhook_urls to off;
+
+select lives_ok(format('select private.validate_webhook_url(%L)', u), format('accepts %s', u))
+from unnest(array[
+  'https://hooks.example.com/cmms',
+  'https://hooks.example.com:8443/a?b=c#d',
+  'https://HOOKS.Example.COM./x',
+  'https://93.184.216.34/hook',
+  'https://[2001:db8::1]:443/hook'
+]) u;
+
+select throws_ok(format('select private.validate_webhook_url(%L)', c.url), '22023', c.message, c.what)
+from (values
+  ('http://hooks.example.com/x', 'webhook_url must use https, not http', 'http is refused'),
+  ('ftp://hooks.example.com/x', 'webhook_url must use https, not ftp', 'other schemes are refused'),
+  ('hooks.example.com/x', 'webhook_url ''hooks.example.com/x'' is not an absolute URL like https://example.com/hooks',
+    'a URL without a scheme is refused'),
+  ('https://user:pw@hooks.example.com/', 'webhook_url must not contain credentials (user:password@): keep secrets in Vault',
+    'credentials in the URL are refused'),
+  ('https://hooks example.com/', 'webhook_url must not contain spaces or control characters', 'spaces are refused'),
+  ('https://127.0.0.1/x', 'webhook_url must not point at 127.0.0.1 (loopback address)', 'IPv4 loopback is refused'),
+  ('https://127.10.20.30/x', 'webhook_url must not point at 127.10.20.30 (loopback address)', 'all of 127.0.0.0/8 is refused'),
+  ('https://localhost/x', 'webhook_url must not point at localhost (loopback host)', 'localhost is refused'),
+  ('https://api.localhost/x', 'webhook_url must not point at api.localhost (loopback host)', '*.localhost is refused'),
+  ('https://[::1]/x', 'webhook_url must not point at ::1 (loopback address)', 'IPv6 loopback is refused'),
+  ('https://10.1.2.3/x', 'webhook_url must not point at 10.1.2.3 (private address)', '10.0.0.0/8 is refused'),
+  ('https://172.16.0.1/x', 'webhook_url must not point at 172.16.0.1 (private address)', '172.16.0.0/12 is refused'),
+  ('https://172.31.255.255/x', 'webhook_url must not point at 172.31.255.255 (private address)', 'the top of 172.16.0.0/12 is refused'),
+  ('https://192.168.1.1/x', 'webhook_url must not point at 192.168.1.1 (private address)', '192.168.0.0/16 is refused'),
+  ('https://169.254.169.254/latest/meta-data', 'webhook_url must not point at 169.254.169.254 (link-local address)',
+    'the cloud metadata address is refused'),
+  ('https://0.0.0.0/x', 'webhook_url must not point at 0.0.0.0 (unspecified address)', '0.0.0.0 is refused'),
+  ('https://[::]/x', 'webhook_url must not point at :: (unspecified address)', 'the IPv6 unspecified address is refused'),
+  ('https://[fd12:3456::1]/x', 'webhook_url must not point at fd12:3456::1 (unique-local address)', 'fc00::/7 is refused'),
+  ('https://[fe80::1]/x', 'webhook_url must not point at fe80::1 (link-local address)', 'fe80::/10 is refused'),
+  ('https://[::ffff:127.0.0.1]/x', 'webhook_url must not point at ::ffff:127.0.0.1 (loopback address)',
+    'IPv4-mapped loopback is refused'),
+  ('https://[::ffff:a9fe:a9fe]/x', 'webhook_url must not point at ::ffff:169.254.169.254 (link-local address)',
+    'IPv4-mapped metadata address in hex is refused'),
+  ('https://2130706433/x', 'webhook_url host 2130706433 is ambiguous: use a domain name or a dotted-quad IPv4 address',
+    'a decimal IPv4 address is refused'),
+  ('https://0177.0.0.1/x', 'webhook_url host 0177.0.0.1 is ambiguous: use a domain name or a dotted-quad IPv4 address',
+    'an octal IPv4 address is refused'),
+  ('https://intranet/x', 'webhook_url host intranet is not a public, fully qualified domain name', 'single-label hosts are refused'),
+  ('https://metadata.google.internal/x', 'webhook_url host metadata.google.internal is not a public, fully qualified domain name',
+    '*.internal is refused'),
+  ('https://hooks.example.com:0/x', 'webhook_url has an invalid port (1 to 65535)', 'port 0 is refused'),
+  ('https://hooks.example.com:70000/x', 'webhook_url has an invalid port (1 to 65535)', 'ports over 65535 are refused'),
+  ('https://::1/x', 'webhook_url has an invalid host (IPv6 addresses go in brackets: https://[2001:db8::1]/)',
+    'unbracketed IPv6 is refused')
+) as c(url, message, what);
+
+-- Local development.
+set local plugins.allow_private_webhook_urls to on;
+select lives_ok($$select private.validate_webhook_url('http://127.0.0.1:54321/functions/v1/plugin-receiver')$$,
+  'with the setting on, http to loopback is allowed');
+select lives_ok($$select private.validate_webhook_url('https://localhost/x')$$, 'with the setting on, localhost is allowed');
+select throws_ok($$select private.validate_webhook_url('ftp://127.0.0.1/x')$$, '22023', 'webhook_url must use https, not ftp',
+  'the setting allows http, not other schemes');
+
+select * from finish();
+rollback;
