@@ -1,0 +1,120 @@
+-- Tenant admins' RPCs for outbound plugin deliveries:
+--   rpc_list_recent_deliveries(p_tenant_id, p_installation_id, p_status, p_limit): newest first;
+--   rpc_redeliver_plugin_delivery(p_delivery_id): a dead or delivered delivery back to pending.
+-- Both require tenant.admin of the delivery's tenant (the service role passes) and reject bad input
+-- with a clear error before writing anything.
+
+create function public.rpc_list_recent_deliveries(
+  p_tenant_id uuid,
+  p_installation_id uuid default null,
+  p_status text default null,
+  p_limit int default 50
+)
+returns setof public.v_plugin_deliveries
+language plpgsql
+stable
+-- definer: it checks that p_installation_id belongs to the tenant, in int.plugin_installations, which
+-- clients cannot read; the rows themselves come from the tenant-filtered view.
+security definer
+set search_path = ''
+as $$
+begin
+  if p_tenant_id is null then
+    raise exception using errcode = '22023', message = 'p_tenant_id is required';
+  end if;
+  if p_limit is null or p_limit < 1 or p_limit > 500 then
+    raise exception using
+      errcode = '22023',
+      message = format('p_limit must be between 1 and 500, got %s', coalesce(p_limit::text, 'null'));
+  end if;
+  if p_status is not null and p_status not in ('pending', 'in_flight', 'delivered', 'failed', 'dead') then
+    raise exception using
+      errcode = '22023',
+      message = format('p_status must be one of pending, in_flight, delivered, failed, dead; got %L', p_status);
+  end if;
+  perform private.require_tenant_role(p_tenant_id, 'tenant.admin');
+  if p_installation_id is not null and not exists (
+    select 1 from int.plugin_installations i where i.id = p_installation_id and i.tenant_id = p_tenant_id
+  ) then
+    raise exception using
+      errcode = '22023',
+      message = format('installation %s is not an installation of tenant %s', p_installation_id, p_tenant_id);
+  end if;
+
+  return query
+  select v.*
+  from public.v_plugin_deliveries v
+  where v.tenant_id = p_tenant_id
+    and (p_installation_id is null or v.installation_id = p_installation_id)
+    and (p_status is null or v.status = p_status)
+  order by v.created_at desc, v.id
+  limit p_limit;
+end
+$$;
+
+comment on function public.rpc_list_recent_deliveries(uuid, uuid, text, int) is
+  'Tenant admins: the tenant''s most recent outbound plugin deliveries, newest first, optionally of one installation and/or in one status (pending, in_flight, delivered, failed, dead); p_limit 1..500.';
+
+revoke all on function public.rpc_list_recent_deliveries(uuid, uuid, text, int) from public, anon, authenticated;
+grant execute on function public.rpc_list_recent_deliveries(uuid, uuid, text, int) to authenticated, service_role;
+
+create function public.rpc_redeliver_plugin_delivery(p_delivery_id uuid)
+returns public.v_plugin_deliveries
+language plpgsql
+volatile
+-- definer: it updates int.plugin_deliveries and logs to int.plugin_redeliveries, which clients cannot
+-- write, after checking that the caller is an admin of the delivery's tenant.
+security definer
+set search_path = ''
+as $$
+declare
+  v_tenant_id uuid;
+  v_status text;
+  v_attempts int;
+  v_result public.v_plugin_deliveries;
+begin
+  if p_delivery_id is null then
+    raise exception using errcode = '22023', message = 'p_delivery_id is required';
+  end if;
+  select d.tenant_id, d.status, d.attempts into v_tenant_id, v_status, v_attempts
+  from int.plugin_deliveries d
+  where d.id = p_delivery_id
+  for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('delivery %s not found', p_delivery_id);
+  end if;
+  perform private.require_tenant_role(v_tenant_id, 'tenant.admin');
+  if v_status not in ('dead', 'delivered') then
+    raise exception using
+      errcode = '55000',
+      message = format(
+        'only a dead or delivered delivery can be redelivered; delivery %s is %s', p_delivery_id, v_status
+      ),
+      hint = 'pending, failed and in_flight deliveries are still being delivered';
+  end if;
+
+  -- A fresh start: the full retry budget again (the attempts log keeps the earlier tries).
+  update int.plugin_deliveries d
+  set status = 'pending',
+    attempts = 0,
+    next_attempt_at = now(),
+    lease_expires_at = null,
+    net_request_id = null,
+    last_status_code = null,
+    last_error = null,
+    delivered_at = null,
+    updated_at = now()
+  where d.id = p_delivery_id;
+  insert into int.plugin_redeliveries (delivery_id, tenant_id, requested_by, previous_status, previous_attempts)
+  values (p_delivery_id, v_tenant_id, private.current_actor(), v_status, v_attempts);
+
+  select v.* into v_result from public.v_plugin_deliveries v where v.id = p_delivery_id;
+  return v_result;
+end
+$$;
+
+comment on function public.rpc_redeliver_plugin_delivery(uuid) is
+  'Tenant admins: puts a dead or delivered outbound plugin delivery back to pending with a fresh retry budget and records who did it; other statuses are refused.';
+
+revoke all on function public.rpc_redeliver_plugin_delivery(uuid) from public, anon, authenticated;
+grant execute on function public.rpc_redeliver_plugin_delivery(uuid) to authenticated, service_role;

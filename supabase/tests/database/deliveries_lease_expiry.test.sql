@@ -1,0 +1,139 @@
+-- An in-flight delivery whose lease expires without a response (pg_net's unlogged tables lost the
+-- request or its response) counts as a failed attempt and is retried; one still waiting in pg_net's
+-- queue only gets a longer lease.
+begin;
+select plan(14);
+
+-- Fixture: tenants A and B, each with an admin (A also with a plain member), a Vault secret and one
+-- installation of the `deliveries_test` plugin subscribed to work_orders INSERTs. Other features'
+-- triggers on auth.users warn about their own missing Vault secrets: keep that out of the output.
+set local client_min_messages = error;
+do $fixture$
+declare
+  v_installation uuid;
+begin
+  insert into auth.users (id, email) values
+    ('aaaaaaaa-0000-4000-8000-000000000001', 'admin-a@deliveries.test'),
+    ('aaaaaaaa-0000-4000-8000-000000000002', 'member-a@deliveries.test'),
+    ('bbbbbbbb-0000-4000-8000-000000000001', 'admin-b@deliveries.test');
+  insert into public.tenants (id, name) values
+    ('aaaaaaaa-aaaa-4000-8000-000000000000', 'Tenant A'),
+    ('bbbbbbbb-bbbb-4000-8000-000000000000', 'Tenant B');
+  insert into public.tenant_memberships (tenant_id, user_id, role) values
+    ('aaaaaaaa-aaaa-4000-8000-000000000000', 'aaaaaaaa-0000-4000-8000-000000000001', 'tenant.admin'),
+    ('aaaaaaaa-aaaa-4000-8000-000000000000', 'aaaaaaaa-0000-4000-8000-000000000002', 'tenant.member'),
+    ('bbbbbbbb-bbbb-4000-8000-000000000000', 'bbbbbbbb-0000-4000-8000-000000000001', 'tenant.admin');
+  perform vault.create_secret('test-secret-a-0123456789', 'deliveries_test_secret_a');
+  perform vault.create_secret('test-secret-b-0123456789', 'deliveries_test_secret_b');
+
+  set local role service_role;
+  perform set_config('request.jwt.claims', '{"role": "service_role"}', true);
+  perform public.rpc_register_plugin('deliveries_test', 'Deliveries test', 'pgTAP fixture', true, true);
+  v_installation := public.rpc_install_plugin(
+    'aaaaaaaa-aaaa-4000-8000-000000000000', 'deliveries_test',
+    '{"webhook_url": "https://hooks.example.com/a", "timeout_ms": 2000, "headers": {"X-Tenant": "a"}}',
+    'deliveries_test_secret_a');
+  perform public.rpc_upsert_webhook_subscription(v_installation, 'public', 'work_orders', array['INSERT']);
+  v_installation := public.rpc_install_plugin(
+    'bbbbbbbb-bbbb-4000-8000-000000000000', 'deliveries_test',
+    '{"webhook_url": "https://hooks.example.com/b"}', 'deliveries_test_secret_b');
+  perform public.rpc_upsert_webhook_subscription(v_installation, 'public', 'work_orders', array['INSERT']);
+  reset role;
+  perform set_config('request.jwt.claims', '', true);
+end
+$fixture$;
+
+-- Answers every in-flight request the way the pg_net worker would record it.
+create function pg_temp.answer_in_flight(
+  p_status_code int, p_error text default null, p_timed_out boolean default false, p_content text default 'ok'
+)
+returns int
+language sql
+as $$
+  with answered as (
+    insert into net._http_response (id, status_code, content, timed_out, error_msg)
+    select d.net_request_id, p_status_code, case when p_status_code is not null then p_content end,
+      p_timed_out, p_error
+    from int.plugin_deliveries d
+    where d.status = 'in_flight'
+    returning 1
+  )
+  select count(*)::int from answered
+$$;
+
+-- Makes every waiting delivery due now, instead of sleeping through its backoff.
+create function pg_temp.make_due()
+returns void
+language sql
+as $$
+  update int.plugin_deliveries set next_attempt_at = now() - interval '1 second'
+  where status in ('pending', 'failed')
+$$;
+
+insert into public.work_orders (tenant_id, title) values ('aaaaaaaa-aaaa-4000-8000-000000000000', 'Lost');
+select is(public.rpc_process_plugin_deliveries(100) ->> 'sent', '1', 'the delivery is sent');
+
+create temporary table first_request on commit drop as
+select d.id, d.net_request_id from int.plugin_deliveries d where d.status = 'in_flight';
+
+-- Still queued (the worker is behind): the lease is extended, no attempt is counted.
+update int.plugin_deliveries set lease_expires_at = now() - interval '1 second' where status = 'in_flight';
+select is(
+  public.rpc_process_plugin_deliveries(100) - 'not_sent',
+  '{"reconciled": 0, "delivered": 0, "retried": 0, "dead": 0, "expired_leases": 0, "extended_leases": 1, "sent": 0}'::jsonb,
+  'an expired lease of a request still in pg_net''s queue is extended'
+);
+select is(
+  (select row(d.status, d.attempts, d.lease_expires_at, d.net_request_id)::text from int.plugin_deliveries d
+   join first_request f using (id)),
+  (select row('in_flight', 1, now() + interval '32 seconds', f.net_request_id)::text from first_request f),
+  'the delivery stays in flight on the same request with a new lease'
+);
+
+-- Sent, but the response is gone (pg_net's ttl, a crash): the lease expiry is a failed attempt.
+delete from net.http_request_queue;
+update int.plugin_deliveries set lease_expires_at = now() - interval '1 second' where status = 'in_flight';
+select is(
+  public.rpc_process_plugin_deliveries(100) - 'not_sent',
+  '{"reconciled": 0, "delivered": 0, "retried": 1, "dead": 0, "expired_leases": 1, "extended_leases": 0, "sent": 0}'::jsonb,
+  'an expired lease with no response and no queued request is a failed attempt'
+);
+select is(
+  (select row(status, attempts, last_error, net_request_id, lease_expires_at)::text from int.plugin_deliveries),
+  row('failed', 1, 'lease expired without a response', null::bigint, null::timestamptz)::text,
+  'the delivery fails with "lease expired without a response"'
+);
+select ok(
+  (select next_attempt_at between now() + interval '8 seconds' and now() + interval '12 seconds'
+   from int.plugin_deliveries),
+  'and is retried after the backoff'
+);
+select is(
+  (select row(attempt, status_code, error, timed_out)::text from int.plugin_delivery_attempts),
+  row(1, null::int, 'lease expired without a response', false)::text,
+  'the lost attempt is logged'
+);
+
+-- The retry is a new request; a late response to the lost one changes nothing.
+select pg_temp.make_due();
+select is(public.rpc_process_plugin_deliveries(100) ->> 'sent', '1', 'the delivery is sent again');
+insert into net._http_response (id, status_code, content)
+select net_request_id, 500, 'late' from first_request;
+select is(public.rpc_process_plugin_deliveries(100) ->> 'reconciled', '0',
+  'a late response to the lost request is ignored');
+select is(pg_temp.answer_in_flight(200), 1, 'the retry is answered');
+select is(public.rpc_process_plugin_deliveries(100) ->> 'delivered', '1', 'the retry is delivered');
+select is((select attempts from int.plugin_deliveries where id = (select id from first_request)), 2,
+  'on the second attempt');
+
+-- At the last attempt a lost response makes the delivery dead.
+insert into public.work_orders (tenant_id, title) values ('bbbbbbbb-bbbb-4000-8000-000000000000', 'Last try');
+update int.plugin_installations set max_attempts = 1 where tenant_id = 'bbbbbbbb-bbbb-4000-8000-000000000000';
+select is(public.rpc_process_plugin_deliveries(100) ->> 'sent', '1', 'the last attempt is sent');
+delete from net.http_request_queue;
+update int.plugin_deliveries set lease_expires_at = now() - interval '1 second' where status = 'in_flight';
+select is(public.rpc_process_plugin_deliveries(100) ->> 'dead', '1',
+  'a lease that expires on the last attempt makes the delivery dead');
+
+select * from finish();
+rollback;
