@@ -20,6 +20,11 @@ export interface GatewayOptions {
   configPath: string;
   port?: number;
   hostname?: string;
+  /**
+   * Extra variables for every function (like `supabase secrets set` or supabase/functions/.env, over
+   * which they win); the stack's own SUPABASE_* variables cannot be overridden.
+   */
+  functionEnv?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -40,6 +45,22 @@ function jsonError(status: number, message: string): Response {
   return Response.json({ message }, { status, headers: CORS_HEADERS });
 }
 
+/** `env` without names starting with SUPABASE_, which belong to the stack (as on Supabase). */
+function withoutReservedNames(
+  env: Record<string, string>,
+  log: (line: string) => void,
+): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith("SUPABASE_")) {
+      log(`[functions] functionEnv: skipping ${name}: SUPABASE_ names are reserved`);
+      continue;
+    }
+    kept[name] = value;
+  }
+  return kept;
+}
+
 /** Starts the gateway; `port: 0` picks a free port (tests). */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => {});
@@ -55,6 +76,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     functionsDir: options.functionsDir,
     config,
     env: {
+      ...withoutReservedNames(options.functionEnv ?? {}, log),
       SUPABASE_URL: apiUrl,
       SUPABASE_ANON_KEY: options.apiKeys.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: options.apiKeys.serviceRoleKey,

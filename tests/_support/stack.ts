@@ -36,6 +36,12 @@ export interface TestStackOptions {
   netWorker?: boolean;
   functionsDir?: string;
   configPath?: string;
+  /**
+   * Extra environment variables for the edge functions (for example a function's own secret), instead
+   * of writing supabase/functions/.env. Locally only: against a real stack set them with
+   * `supabase secrets set`.
+   */
+  functionEnv?: Record<string, string>;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -57,6 +63,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       apiKeys,
       functionsDir: options.functionsDir ?? join(PROJECT_ROOT, "supabase", "functions"),
       configPath: options.configPath ?? join(PROJECT_ROOT, "supabase", "config.toml"),
+      functionEnv: options.functionEnv,
       port: 0,
     });
     closers.push(() => gateway.close());

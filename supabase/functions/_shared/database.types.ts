@@ -181,6 +181,52 @@ export type Database = {
         };
         Relationships: [];
       };
+      "work_order_comments": {
+        Row: {
+          "author_user_id": string | null;
+          "body": string;
+          "created_at": string;
+          "id": string;
+          "installation_id": string | null;
+          "tenant_id": string;
+          "work_order_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "author_user_id"?: string | null;
+          "body": string;
+          "created_at"?: string;
+          "id"?: string;
+          "installation_id"?: string | null;
+          "tenant_id": string;
+          "work_order_id": string;
+        };
+        Update: {
+          "author_user_id"?: string | null;
+          "body"?: string;
+          "created_at"?: string;
+          "id"?: string;
+          "installation_id"?: string | null;
+          "tenant_id"?: string;
+          "work_order_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "work_order_comments_tenant_id_fkey";
+            columns: ["tenant_id"];
+            isOneToOne: false;
+            referencedRelation: "tenants";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "work_order_comments_work_order_id_fkey";
+            columns: ["work_order_id"];
+            isOneToOne: false;
+            referencedRelation: "work_orders";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "work_orders": {
         Row: {
           "assignee": string | null;
@@ -228,6 +274,75 @@ export type Database = {
       };
     };
     Views: {
+      "v_plugin_deliveries": {
+        Row: {
+          "attempts": number;
+          "audit_id": number;
+          "created_at": string;
+          "delivered_at": string | null;
+          "event_type": string;
+          "id": string;
+          "installation_id": string;
+          "last_error": string | null;
+          "last_status_code": number | null;
+          "lease_expires_at": string | null;
+          "max_attempts": number | null;
+          "next_attempt_at": string;
+          "payload": NonNullable<Json>;
+          "plugin_key": string;
+          "redelivered_at": string | null;
+          "redelivered_by": string | null;
+          "status": string;
+          "subscription_id": string | null;
+          "tenant_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Relationships: [];
+      };
+      "v_plugin_delivery_attempts": {
+        Row: {
+          "attempt": number;
+          "created_at": string;
+          "delivery_id": string;
+          "duration_ms": number | null;
+          "error": string | null;
+          "id": number;
+          "installation_id": string;
+          "response_excerpt": string | null;
+          "status_code": number | null;
+          "tenant_id": string;
+          "timed_out": boolean;
+        };
+        ComputedFields: never;
+        Relationships: [
+          {
+            foreignKeyName: "plugin_delivery_attempts_delivery_id_fkey";
+            columns: ["delivery_id"];
+            isOneToOne: false;
+            referencedRelation: "v_plugin_deliveries";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "v_plugin_inbound_webhooks": {
+        Row: {
+          "action": string | null;
+          "body_bytes": number;
+          "body_sha256": string | null;
+          "code": string;
+          "delivery_id": string | null;
+          "id": number;
+          "installation_id": string;
+          "message": string | null;
+          "outcome": string;
+          "plugin_key": string;
+          "received_at": string;
+          "tenant_id": string;
+        };
+        ComputedFields: never;
+        Relationships: [];
+      };
       "v_sendry_sync_failures": {
         Row: {
           "attempt": number;
@@ -311,9 +426,115 @@ export type Database = {
         };
         Returns: string;
       };
+      "rpc_list_inbound_webhooks": {
+        Args: {
+          "p_installation_id"?: string;
+          "p_limit"?: number;
+          "p_outcome"?: string;
+          "p_tenant_id": string;
+        };
+        Returns: {
+          "action": string | null;
+          "body_bytes": number;
+          "body_sha256": string | null;
+          "code": string;
+          "delivery_id": string | null;
+          "id": number;
+          "installation_id": string;
+          "message": string | null;
+          "outcome": string;
+          "plugin_key": string;
+          "received_at": string;
+          "tenant_id": string;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "v_plugin_inbound_webhooks";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+      "rpc_list_recent_deliveries": {
+        Args: {
+          "p_installation_id"?: string;
+          "p_limit"?: number;
+          "p_status"?: string;
+          "p_tenant_id": string;
+        };
+        Returns: {
+          "attempts": number;
+          "audit_id": number;
+          "created_at": string;
+          "delivered_at": string | null;
+          "event_type": string;
+          "id": string;
+          "installation_id": string;
+          "last_error": string | null;
+          "last_status_code": number | null;
+          "lease_expires_at": string | null;
+          "max_attempts": number | null;
+          "next_attempt_at": string;
+          "payload": NonNullable<Json>;
+          "plugin_key": string;
+          "redelivered_at": string | null;
+          "redelivered_by": string | null;
+          "status": string;
+          "subscription_id": string | null;
+          "tenant_id": string;
+          "updated_at": string;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "v_plugin_deliveries";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+      "rpc_plugin_ingest_webhook": {
+        Args: {
+          "p_body": string;
+          "p_delivery_id": string;
+          "p_installation_id": string;
+          "p_signature": string;
+          "p_timestamp": number;
+        };
+        Returns: Json;
+      };
+      "rpc_process_plugin_deliveries": { Args: { "p_limit"?: number }; Returns: Json };
       "rpc_record_user_provisioning": {
         Args: { "p_error"?: string; "p_status": string; "p_user_id": string };
         Returns: string;
+      };
+      "rpc_redeliver_plugin_delivery": {
+        Args: { "p_delivery_id": string };
+        Returns: {
+          "attempts": number;
+          "audit_id": number;
+          "created_at": string;
+          "delivered_at": string | null;
+          "event_type": string;
+          "id": string;
+          "installation_id": string;
+          "last_error": string | null;
+          "last_status_code": number | null;
+          "lease_expires_at": string | null;
+          "max_attempts": number | null;
+          "next_attempt_at": string;
+          "payload": NonNullable<Json>;
+          "plugin_key": string;
+          "redelivered_at": string | null;
+          "redelivered_by": string | null;
+          "status": string;
+          "subscription_id": string | null;
+          "tenant_id": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "v_plugin_deliveries";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "rpc_register_plugin": {
         Args: {

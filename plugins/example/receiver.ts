@@ -1,0 +1,73 @@
+/**
+ * A minimal plugin receiver, as a partner would write it outside Supabase: verify the signature on
+ * the raw body with the shared secret, dedupe on the delivery id, answer 2xx, then do the work.
+ *
+ *   WEBHOOK_SECRET=... PORT=8787 deno run -A plugins/example/receiver.ts
+ *
+ * The database must reach it over https on a public host (a tunnel during development); on the local
+ * stack the smoke script runs it on 127.0.0.1 instead (see smoke.ts).
+ */
+import { type PluginDeliveryPayload, verifyWebhook, WebhookError } from "../../sdk/mod.ts";
+
+export interface ReceivedDelivery {
+  id: string;
+  type: string;
+  scheme: string;
+  payload: PluginDeliveryPayload;
+}
+
+export interface ExampleReceiver {
+  handler: (req: Request) => Promise<Response>;
+  /** Deliveries verified so far, first arrival only. */
+  received: ReceivedDelivery[];
+  /** How many requests were refused (bad signature, stale, ...). */
+  refused: number;
+}
+
+export function createExampleReceiver(
+  secret: string,
+  onDelivery: (delivery: ReceivedDelivery) => void = () => {},
+): ExampleReceiver {
+  const seen = new Set<string>();
+  const state: ExampleReceiver = {
+    received: [],
+    refused: 0,
+    handler: async (req) => {
+      if (req.method !== "POST") return Response.json({ error: "method_not_allowed" }, { status: 405 });
+      const rawBody = await req.text(); // the exact bytes: verify before parsing
+      try {
+        const delivery = await verifyWebhook(rawBody, req.headers, secret);
+        const duplicate = seen.has(delivery.id);
+        if (!duplicate) {
+          seen.add(delivery.id);
+          const received = {
+            id: delivery.id,
+            type: delivery.type,
+            scheme: delivery.scheme,
+            payload: delivery.payload,
+          };
+          state.received.push(received);
+          // Real work (calling an external system) would be queued here, after the answer.
+          queueMicrotask(() => onDelivery(received));
+        }
+        return Response.json({ received: true, verified: true, duplicate });
+      } catch (error) {
+        if (!(error instanceof WebhookError)) throw error;
+        state.refused++;
+        return Response.json({ error: error.code, message: error.message }, { status: 401 });
+      }
+    },
+  };
+  return state;
+}
+
+if (import.meta.main) {
+  const secret = Deno.env.get("WEBHOOK_SECRET");
+  if (!secret) {
+    console.error("Set WEBHOOK_SECRET to the plaintext of the installation's Vault secret");
+    Deno.exit(2);
+  }
+  const port = Number(Deno.env.get("PORT") ?? "8787");
+  const receiver = createExampleReceiver(secret, (d) => console.log(`verified ${d.type} delivery ${d.id}`));
+  Deno.serve({ port }, receiver.handler);
+}

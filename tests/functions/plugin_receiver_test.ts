@@ -1,0 +1,321 @@
+/**
+ * plugin-receiver's app through app.request(): both signature schemes on the raw bytes, every
+ * refusal, deduplication, the fast acknowledgement with the work done afterwards, and the callback
+ * it sends to ingest-webhook.
+ */
+import assert from "node:assert/strict";
+import { Webhook } from "standardwebhooks";
+import { createApp } from "../../supabase/functions/plugin-receiver/app.ts";
+import { createBackground } from "../../supabase/functions/plugin-receiver/background.ts";
+import {
+  callbackActionFor,
+  CallbackError,
+  type CallbackResult,
+  createIngestCallback,
+} from "../../supabase/functions/plugin-receiver/callback.ts";
+import { RecentDeliveries } from "../../supabase/functions/plugin-receiver/recent_deliveries.ts";
+import type { PluginDelivery } from "../../supabase/functions/plugin-receiver/schemas.ts";
+import { signHmacHex, verifyStandardWebhook } from "../../supabase/functions/_shared/webhook_signature.ts";
+
+const SECRET = "receiver-secret-0123456789";
+
+function delivery(overrides: Partial<PluginDelivery> = {}): PluginDelivery {
+  return {
+    id: crypto.randomUUID(),
+    type: "work_orders.insert",
+    tenant_id: "aaaaaaaa-aaaa-4000-8000-000000000000",
+    installation_id: "aaaaaaaa-aaaa-4000-8000-0000000000f1",
+    audit_id: 42,
+    occurred_at: "2026-11-25T12:00:00.123456+00:00",
+    data: {
+      table_schema: "public",
+      table_name: "work_orders",
+      op: "INSERT",
+      record_id: "aaaaaaaa-aaaa-4000-8000-00000000a001",
+      changed_fields: [],
+    },
+    ...overrides,
+  };
+}
+
+/** Headers as rpc_process_plugin_deliveries sends them: both schemes. */
+async function signedByDatabase(
+  payload: PluginDelivery,
+  options: { secret?: string; timestamp?: number } = {},
+) {
+  const body = JSON.stringify(payload);
+  const secret = options.secret ?? SECRET;
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  const webhook = new Webhook(btoa(secret));
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "x-plugin-delivery-id": payload.id,
+    "x-plugin-event-type": payload.type,
+    "x-plugin-signature": await signHmacHex(secret, body),
+    "webhook-id": payload.id,
+    "webhook-timestamp": String(timestamp),
+    "webhook-signature": webhook.sign(payload.id, new Date(timestamp * 1000), body),
+  };
+  return { body, headers };
+}
+
+function harness(
+  handle: (d: PluginDelivery) => Promise<CallbackResult> = () => Promise.resolve({ action: null }),
+) {
+  const handled: PluginDelivery[] = [];
+  const logs: string[] = [];
+  const background = createBackground();
+  const app = createApp({
+    secret: SECRET,
+    handleDelivery: (d) => {
+      handled.push(d);
+      return handle(d);
+    },
+    waitUntil: background.waitUntil,
+    log: (line) => logs.push(line),
+  });
+  const post = (body: string, headers: Record<string, string>) =>
+    app.request("/plugin-receiver", { method: "POST", headers, body });
+  return { app, handled, logs, background, post };
+}
+
+async function errorCode(res: Response): Promise<string> {
+  const json = await res.json();
+  assert.deepEqual(Object.keys(json).sort(), ["error", "message"]);
+  return json.error;
+}
+
+Deno.test("plugin-receiver verifies the database's signatures, acknowledges and processes once", async () => {
+  const { handled, background, post } = harness();
+  const payload = delivery();
+  const { body, headers } = await signedByDatabase(payload);
+  const res = await post(body, headers);
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { received: true, delivery_id: payload.id, duplicate: false });
+  await background.idle();
+  assert.deepEqual(handled, [payload]);
+});
+
+Deno.test("plugin-receiver accepts X-Plugin-Signature alone (hex HMAC of the body)", async () => {
+  const { handled, background, post } = harness();
+  const payload = delivery();
+  const { body, headers } = await signedByDatabase(payload);
+  for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature"]) delete headers[name];
+  const res = await post(body, headers);
+  assert.equal(res.status, 200);
+  await background.idle();
+  assert.equal(handled.length, 1);
+});
+
+Deno.test("plugin-receiver refuses a wrong signature with 401 and does nothing", async () => {
+  const { handled, background, post } = harness();
+  const payload = delivery();
+  const wrongKey = await signedByDatabase(payload, { secret: "another-secret" });
+  assert.equal(await errorCode(await post(wrongKey.body, wrongKey.headers)), "invalid_signature");
+
+  const hexOnly = await signedByDatabase(payload, { secret: "another-secret" });
+  for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature"]) delete hexOnly.headers[name];
+  const res = await post(hexOnly.body, hexOnly.headers);
+  assert.equal(res.status, 401);
+  assert.equal(await errorCode(res), "invalid_signature");
+
+  // The signature covers the exact bytes: re-serialising the JSON breaks it.
+  const good = await signedByDatabase(payload);
+  const reformatted = JSON.stringify(JSON.parse(good.body), null, 2);
+  assert.equal(await errorCode(await post(reformatted, good.headers)), "invalid_signature");
+  await background.idle();
+  assert.equal(handled.length, 0);
+});
+
+Deno.test("plugin-receiver refuses a request without signature headers with 401", async () => {
+  const { post } = harness();
+  const res = await post(JSON.stringify(delivery()), { "content-type": "application/json" });
+  assert.equal(res.status, 401);
+  assert.equal(await errorCode(res), "missing_signature");
+
+  const payload = delivery();
+  const hexWithoutId = await signedByDatabase(payload);
+  for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature", "x-plugin-delivery-id"]) {
+    delete hexWithoutId.headers[name];
+  }
+  const noId = await post(hexWithoutId.body, hexWithoutId.headers);
+  assert.equal(noId.status, 401);
+  assert.equal(await errorCode(noId), "missing_signature");
+});
+
+Deno.test("plugin-receiver refuses stale timestamps with 401, in both schemes", async () => {
+  const { handled, background, post } = harness();
+  const old = Math.floor(Date.now() / 1000) - 301;
+  const standard = await signedByDatabase(delivery(), { timestamp: old });
+  const res = await post(standard.body, standard.headers);
+  assert.equal(res.status, 401);
+  assert.equal(await errorCode(res), "stale_timestamp");
+
+  const future = await signedByDatabase(delivery(), { timestamp: Math.floor(Date.now() / 1000) + 400 });
+  assert.equal(await errorCode(await post(future.body, future.headers)), "stale_timestamp");
+
+  const hex = await signedByDatabase(delivery(), { timestamp: old });
+  delete hex.headers["webhook-signature"];
+  delete hex.headers["webhook-id"];
+  assert.equal(await errorCode(await post(hex.body, hex.headers)), "stale_timestamp");
+  await background.idle();
+  assert.equal(handled.length, 0);
+});
+
+Deno.test("plugin-receiver acknowledges a redelivery as a duplicate without processing it again", async () => {
+  const { handled, background, post } = harness();
+  const payload = delivery();
+  const first = await signedByDatabase(payload);
+  assert.equal((await (await post(first.body, first.headers)).json()).duplicate, false);
+  // A retry is signed again with a new timestamp but keeps its delivery id.
+  const again = await signedByDatabase(payload, { timestamp: Math.floor(Date.now() / 1000) - 5 });
+  const res = await post(again.body, again.headers);
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { received: true, delivery_id: payload.id, duplicate: true });
+  await background.idle();
+  assert.equal(handled.length, 1);
+});
+
+Deno.test("plugin-receiver forgets a delivery whose work failed, so a redelivery is processed", async () => {
+  let fail = true;
+  const { handled, background, post, logs } = harness(() =>
+    fail
+      ? Promise.reject(new Error("ingest is down"))
+      : Promise.resolve({ action: "work_order.set_external_ref" })
+  );
+  const payload = delivery();
+  const first = await signedByDatabase(payload);
+  assert.equal((await post(first.body, first.headers)).status, 200);
+  await background.idle();
+  assert.ok(logs.some((l) => l.includes('"event":"delivery_failed"') && l.includes("ingest is down")));
+  fail = false;
+  const again = await signedByDatabase(payload);
+  assert.equal((await (await post(again.body, again.headers)).json()).duplicate, false);
+  await background.idle();
+  assert.equal(handled.length, 2);
+});
+
+Deno.test("plugin-receiver answers before the work is done", async () => {
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  const { background, post } = harness(async () => {
+    await release;
+    return { action: null };
+  });
+  const { body, headers } = await signedByDatabase(delivery());
+  const res = await post(body, headers);
+  assert.equal(res.status, 200, "acknowledged while the work still waits");
+  let idle = false;
+  const waiting = background.idle().then(() => (idle = true));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(idle, false);
+  resolve();
+  await waiting;
+});
+
+Deno.test("plugin-receiver refuses bad bodies: content type 415, size 413, shape 400, id mismatch 400", async () => {
+  const { post, app } = harness();
+  const payload = delivery();
+  const { body, headers } = await signedByDatabase(payload);
+  assert.equal((await post(body, { ...headers, "content-type": "text/plain" })).status, 415);
+
+  const big = JSON.stringify({ ...payload, padding: "x".repeat(200 * 1024) });
+  const large = await app.request("/plugin-receiver", { method: "POST", headers, body: big });
+  assert.equal(large.status, 413);
+  assert.equal(await errorCode(large), "payload_too_large");
+
+  const notADelivery = { id: payload.id, hello: "world" } as unknown as PluginDelivery;
+  const shape = await signedByDatabase(notADelivery);
+  const res = await post(shape.body, shape.headers);
+  assert.equal(res.status, 400);
+  assert.equal(await errorCode(res), "invalid_payload");
+
+  const other = await signedByDatabase({ ...payload, id: crypto.randomUUID() });
+  const mixed = await post(other.body, { ...other.headers, "x-plugin-delivery-id": payload.id });
+  assert.equal(mixed.status, 400);
+  assert.equal(await errorCode(mixed), "delivery_id_mismatch");
+});
+
+Deno.test("RecentDeliveries drops the oldest ids beyond its capacity", () => {
+  const recent = new RecentDeliveries(2);
+  assert.equal(recent.add("a"), true);
+  assert.equal(recent.add("a"), false);
+  recent.add("b");
+  recent.add("c");
+  assert.equal(recent.has("a"), false);
+  assert.equal(recent.has("c"), true);
+  assert.equal(recent.size, 2);
+});
+
+Deno.test("the callback sets the external ref of a new work order through ingest-webhook, signed", async () => {
+  const requests: Request[] = [];
+  const handle = createIngestCallback({
+    ingestUrl: "https://project.example/functions/v1/ingest-webhook/",
+    secret: SECRET,
+    fetch: (input, init) => {
+      requests.push(new Request(input, init));
+      return Promise.resolve(Response.json({ duplicate: false }, { status: 200 }));
+    },
+  });
+  const payload = delivery();
+  assert.deepEqual(await handle(payload), {
+    action: "work_order.set_external_ref",
+    status: 200,
+    duplicate: false,
+  });
+  assert.equal(requests.length, 1);
+  const [request] = requests;
+  assert.equal(request.url, `https://project.example/functions/v1/ingest-webhook/${payload.installation_id}`);
+  const body = await request.text();
+  assert.deepEqual(JSON.parse(body), {
+    action: "work_order.set_external_ref",
+    args: { work_order_id: payload.data.record_id, external_ref: "rcv-42" },
+  });
+  const { id } = await verifyStandardWebhook(SECRET, body, request.headers, { format: "raw" });
+  assert.equal(id, payload.id, "the callback reuses the delivery id, so the database applies it once");
+});
+
+Deno.test("the callback retries 5xx and network errors, and gives up on 4xx at once", async () => {
+  let calls = 0;
+  const flaky = createIngestCallback({
+    ingestUrl: "https://project.example/ingest",
+    secret: SECRET,
+    backoffMs: () => 1,
+    fetch: () => {
+      calls++;
+      if (calls === 1) return Promise.reject(new TypeError("connection reset"));
+      if (calls === 2) return Promise.resolve(Response.json({ error: "x", message: "y" }, { status: 503 }));
+      return Promise.resolve(Response.json({ duplicate: true }));
+    },
+  });
+  assert.deepEqual(await flaky(delivery()), {
+    action: "work_order.set_external_ref",
+    status: 200,
+    duplicate: true,
+  });
+  assert.equal(calls, 3);
+
+  calls = 0;
+  const refused = createIngestCallback({
+    ingestUrl: "https://project.example/ingest",
+    secret: SECRET,
+    backoffMs: () => 1,
+    fetch: () => {
+      calls++;
+      return Promise.resolve(
+        Response.json({ error: "invalid_signature", message: "No match" }, { status: 401 }),
+      );
+    },
+  });
+  await assert.rejects(
+    refused(delivery()),
+    (e) => e instanceof CallbackError && e.code === "invalid_signature",
+  );
+  assert.equal(calls, 1);
+});
+
+Deno.test("only new work orders lead to a callback", () => {
+  assert.equal(callbackActionFor(delivery())?.action, "work_order.set_external_ref");
+  const update = delivery({ type: "work_orders.update" });
+  update.data = { ...update.data, op: "UPDATE", changed_fields: ["status"] };
+  assert.equal(callbackActionFor(update), undefined);
+});
