@@ -4,7 +4,7 @@
 // (`v1,whsec_...`, to accept the before_user_created Auth hook) and BACKEND_TIMEOUT_MS (optional);
 // SUPABASE_URL and the secret key are set by Supabase.
 import { intFromEnv, loadEnv } from "../_shared/env.ts";
-import { createAdminClient } from "../_shared/supabase_client.ts";
+import { lazyAdminClient } from "../_shared/lazy_admin_client.ts";
 import { createApp } from "./app.ts";
 import { rpcStatusRecorder } from "./status.ts";
 
@@ -20,7 +20,7 @@ const app = createApp({
   webhookSecret: env.HANDLE_NEW_USER_SECRET,
   authHookSecret: env.AUTH_HOOK_SECRET,
   backendTimeoutMs: intFromEnv("BACKEND_TIMEOUT_MS", env.BACKEND_TIMEOUT_MS, 5000, { min: 100, max: 9000 }),
-  recordStatus: rpcStatusRecorder(createAdminClient(env.supabase, { clientInfo: "handleNewUser" })),
+  recordStatus: rpcStatusRecorder(lazyAdminClient(env.supabase, { clientInfo: "handleNewUser" })),
 });
 
 Deno.serve(app.fetch);

@@ -2,7 +2,7 @@
  * The database end of ingest-webhook: `rpc_plugin_ingest_webhook`, called with the service role. The
  * RPC verifies the signature with the installation's Vault secret, so the function never holds it.
  */
-import type { AdminClient } from "../_shared/supabase_client.ts";
+import { type AdminClientSource, resolveAdminClient } from "../_shared/lazy_admin_client.ts";
 import { IngestOutcome } from "./schemas.ts";
 
 export interface IngestRequest {
@@ -31,9 +31,9 @@ export class IngestUnavailableError extends Error {
  * An {@link Ingest} over `rpc_plugin_ingest_webhook`. `client` may be a function that creates the
  * client on first use, so that loading supabase-js does not slow the function's start (index.ts).
  */
-export function rpcIngest(client: AdminClient | (() => Promise<AdminClient>)): Ingest {
+export function rpcIngest(client: AdminClientSource): Ingest {
   return async (request) => {
-    const db = typeof client === "function" ? await client() : client;
+    const db = await resolveAdminClient(client);
     const { data, error } = await db.rpc("rpc_plugin_ingest_webhook", {
       p_installation_id: request.installationId,
       p_delivery_id: request.deliveryId,

@@ -3,7 +3,7 @@
 // Environment: SENDRY_WEBHOOK_SECRET (the webhook's signing secret, `whsec_...`); SUPABASE_URL and
 // the secret key are set by Supabase.
 import { loadEnv } from "../_shared/env.ts";
-import { createAdminClient } from "../_shared/supabase_client.ts";
+import { lazyAdminClient } from "../_shared/lazy_admin_client.ts";
 import { createApp } from "./app.ts";
 import { rpcUnsubscribeRecorder } from "./recorder.ts";
 
@@ -11,7 +11,7 @@ const env = loadEnv({ required: ["SENDRY_WEBHOOK_SECRET"], supabase: true });
 
 const app = createApp({
   webhookSecret: env.SENDRY_WEBHOOK_SECRET,
-  recordUnsubscribe: rpcUnsubscribeRecorder(createAdminClient(env.supabase, { clientInfo: "sendry-unsub" })),
+  recordUnsubscribe: rpcUnsubscribeRecorder(lazyAdminClient(env.supabase, { clientInfo: "sendry-unsub" })),
 });
 
 Deno.serve(app.fetch);

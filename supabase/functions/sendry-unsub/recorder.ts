@@ -1,13 +1,13 @@
 /**
  * Records unsubscribes through `public.rpc_sendry_record_unsubscribe` with the secret key.
  */
-import type { AdminClient } from "../_shared/supabase_client.ts";
+import { type AdminClientSource, resolveAdminClient } from "../_shared/lazy_admin_client.ts";
 import type { UnsubscribeRecorder, UnsubscribeResult } from "./app.ts";
 
 /** An {@link UnsubscribeRecorder} that calls the RPC; it throws when the RPC fails. */
-export function rpcUnsubscribeRecorder(client: AdminClient): UnsubscribeRecorder {
+export function rpcUnsubscribeRecorder(client: AdminClientSource): UnsubscribeRecorder {
   return async ({ webhookId, email, occurredAt }) => {
-    const { data, error } = await client.rpc("rpc_sendry_record_unsubscribe", {
+    const { data, error } = await (await resolveAdminClient(client)).rpc("rpc_sendry_record_unsubscribe", {
       p_webhook_id: webhookId,
       p_email: email,
       ...(occurredAt !== undefined ? { p_occurred_at: occurredAt } : {}),
