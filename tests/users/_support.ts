@@ -1,44 +1,14 @@
 /**
- * Helpers for the users / Sendry / messages integration tests: a local stack whose functions get
- * their own environment, loopback fake services, Vault secrets and polling.
+ * Helpers for the users / Sendry / messages integration tests: loopback fake services, Vault secrets
+ * and polling.
  */
-import { join } from "node:path";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import type postgres from "postgres";
 import type { Database } from "../../supabase/functions/_shared/database.types.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
-import { isRemote, startTestStack, type TestStack } from "../_support/stack.ts";
+import { isRemote, type TestStack } from "../_support/stack.ts";
 
 /** These tests start loopback fakes the stack must reach, so they only run on the local stack. */
 export const localOnly = { ignore: isRemote, sanitizeOps: true, sanitizeResources: true };
-
-const FUNCTIONS_DIR = join(PROJECT_ROOT, "supabase", "functions");
-
-/**
- * A local stack whose Edge Functions see `env` (written to a temporary functions folder's `.env`, next
- * to links to the real function folders, like `supabase/functions/.env` would be read).
- */
-export async function startStackWithFunctionEnv(env: Record<string, string>): Promise<TestStack> {
-  const dir = await Deno.makeTempDir({ prefix: "users-functions-" });
-  try {
-    for (const entry of Deno.readDirSync(FUNCTIONS_DIR)) {
-      if (entry.isDirectory) await Deno.symlink(join(FUNCTIONS_DIR, entry.name), join(dir, entry.name));
-    }
-    const lines = Object.entries(env).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
-    await Deno.writeTextFile(join(dir, ".env"), lines.join("\n") + "\n");
-    const stack = await startTestStack({ functionsDir: dir });
-    return {
-      ...stack,
-      close: async () => {
-        await stack.close();
-        await Deno.remove(dir, { recursive: true });
-      },
-    };
-  } catch (error) {
-    await Deno.remove(dir, { recursive: true });
-    throw error;
-  }
-}
 
 /** supabase-js with the given key and no session handling. */
 export function client(stack: TestStack, key: string): SupabaseClient<Database> {
@@ -104,20 +74,7 @@ export async function setSecret(sql: postgres.Sql, name: string, value: string):
   return row.id as string;
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+export { waitFor } from "../_support/wait.ts";
 
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {

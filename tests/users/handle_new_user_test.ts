@@ -4,6 +4,7 @@
  * RPC; a backend outage, the failure view and the retry RPC.
  */
 import assert from "node:assert/strict";
+import { startTestStack } from "../_support/stack.ts";
 import {
   client,
   fakeServer,
@@ -11,7 +12,6 @@ import {
   type RecordedRequest,
   setSecret,
   sleep,
-  startStackWithFunctionEnv,
   waitFor,
 } from "./_support.ts";
 
@@ -26,10 +26,12 @@ Deno.test({
   ...localOnly,
   fn: async (t) => {
     const backend = fakeServer(created);
-    const stack = await startStackWithFunctionEnv({
-      API_URL: backend.url,
-      BACKEND_SECRET,
-      HANDLE_NEW_USER_SECRET,
+    const stack = await startTestStack({
+      functionEnv: {
+        API_URL: backend.url,
+        BACKEND_SECRET,
+        HANDLE_NEW_USER_SECRET,
+      },
     });
     const { sql } = stack;
     const anon = client(stack, stack.anonKey);

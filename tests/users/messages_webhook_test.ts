@@ -5,14 +5,15 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { fakeServer, localOnly, setSecret, sleep, startStackWithFunctionEnv, waitFor } from "./_support.ts";
+import { startTestStack } from "../_support/stack.ts";
+import { fakeServer, localOnly, setSecret, sleep, waitFor } from "./_support.ts";
 
 Deno.test({
   name: "messages webhook end to end: delivery, token rotation, missing secrets and rollbacks",
   ...localOnly,
   fn: async (t) => {
     const receiver = fakeServer(() => new Response(null, { status: 204 }));
-    const stack = await startStackWithFunctionEnv({});
+    const stack = await startTestStack();
     const { sql } = stack;
     const insertMessage = async (text: string, db: postgres.Sql | postgres.TransactionSql = sql) => {
       const [row] = await db`insert into public.messages (message) values (${text}) returning id`;

@@ -5,15 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import {
-  client,
-  fakeServer,
-  localOnly,
-  type RecordedRequest,
-  setSecret,
-  startStackWithFunctionEnv,
-  waitFor,
-} from "./_support.ts";
+import { startTestStack } from "../_support/stack.ts";
+import { client, fakeServer, localOnly, type RecordedRequest, setSecret, waitFor } from "./_support.ts";
 
 const GOOD_KEY = "sn_live_good_key";
 const ROTATED_KEY = "sn_live_rotated_key";
@@ -54,7 +47,7 @@ Deno.test({
   fn: async (t) => {
     const validKeys = new Set([GOOD_KEY]);
     const sendry = fakeSendry(validKeys);
-    const stack = await startStackWithFunctionEnv({});
+    const stack = await startTestStack();
     const { sql } = stack;
     const anon = client(stack, stack.anonKey);
     const service = client(stack, stack.serviceRoleKey);
@@ -173,7 +166,7 @@ Deno.test({
   ...localOnly,
   fn: async () => {
     const sendry = fakeSendry(new Set([GOOD_KEY]));
-    const stack = await startStackWithFunctionEnv({});
+    const stack = await startTestStack();
     const { sql } = stack;
     const service = client(stack, stack.serviceRoleKey);
     try {
@@ -250,7 +243,7 @@ Deno.test({
   name: "Sendry backfill: bad batch sizes and missing secrets are clear errors that write nothing",
   ...localOnly,
   fn: async () => {
-    const stack = await startStackWithFunctionEnv({});
+    const stack = await startTestStack();
     const service = client(stack, stack.serviceRoleKey);
     try {
       await stack

@@ -3,8 +3,9 @@
  * the profile unsubscribed via the RPC; bad signatures, replays and malformed bodies change nothing.
  */
 import assert from "node:assert/strict";
+import { startTestStack } from "../_support/stack.ts";
 import { standardWebhookHeaders } from "../../supabase/functions/_shared/webhook_signature.ts";
-import { client, localOnly, startStackWithFunctionEnv } from "./_support.ts";
+import { client, localOnly } from "./_support.ts";
 
 const SECRET = `whsec_${btoa("sendry-integration-signing-key-0001")}`;
 
@@ -12,7 +13,7 @@ Deno.test({
   name: "sendry-unsub end to end: valid, bad signature, replayed and malformed webhooks",
   ...localOnly,
   fn: async (t) => {
-    const stack = await startStackWithFunctionEnv({ SENDRY_WEBHOOK_SECRET: SECRET });
+    const stack = await startTestStack({ functionEnv: { SENDRY_WEBHOOK_SECRET: SECRET } });
     const { sql } = stack;
     const url = `${stack.apiUrl}/functions/v1/sendry-unsub`;
     const send = async (body: unknown, id: string, secret = SECRET) => {
