@@ -163,7 +163,15 @@ async function runChecks(tally: Tally, cli: string, databaseUrl: string): Promis
   );
   const lintTs = await quiet(deno, ["lint"]);
   record(tally, "deno lint", lintTs.success, lintTs.success ? "" : lintTs.output.trim());
-  const check = await quiet(deno, ["check", "local/", "supabase/functions/", "tests/", "sdk/", "plugins/", "bench/"]);
+  const check = await quiet(deno, [
+    "check",
+    "local/",
+    "supabase/functions/",
+    "tests/",
+    "sdk/",
+    "plugins/",
+    "bench/",
+  ]);
   record(tally, "deno check", check.success, check.success ? "" : check.output.trim());
 }
 
