@@ -138,10 +138,12 @@ export class Cluster {
     await this.start();
   }
 
-  /** Stops the server and deletes the folder. */
+  /** Stops the server and deletes the folder, and its parent when that is left empty. */
   async destroy(): Promise<void> {
     await this.stop();
     await Deno.remove(this.options.dir, { recursive: true }).catch(() => {});
+    // A cluster outside the checkout (serverReachableDir) would otherwise leave /var/tmp/supabase-local-*.
+    await Deno.remove(dirname(this.options.dir)).catch(() => {});
   }
 
   private readLog(): string {
