@@ -6,8 +6,9 @@
 -- changes with one INSERT ... SELECT, so a 10,000-row statement costs one extra statement, not
 -- 10,000 trigger calls. UPDATEs record only the columns whose values really changed (old and new
 -- rows are paired on the primary key and compared per key as jsonb); a row whose values did not
--- change writes nothing. audit.entity_changes itself fans out to plugin deliveries (a later
--- migration adds that trigger).
+-- change writes nothing. The trigger then passes the new audit ids to audit.changes_captured, a
+-- no-op here that the plugin fan-out migration fills in (in the same call, so no second trigger has
+-- to copy every audit row into another transition table).
 --
 -- Conventions of audit.entity_changes:
 -- - record_id is the primary key as text, or for a composite key the JSON array of its values.
@@ -57,6 +58,29 @@ alter table audit.entity_changes enable row level security;
 
 revoke all on table audit.entity_changes from public, anon, authenticated, service_role;
 
+-- The hook ------------------------------------------------------------------------------------------
+
+create function audit.changes_captured(
+  p_table_schema text,
+  p_table_name text,
+  p_op text,
+  p_audit_ids bigint[],
+  p_tenant_ids uuid[]
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- Nothing to do until something (the plugin fan-out) replaces this function.
+end
+$$;
+
+comment on function audit.changes_captured(text, text, text, bigint[], uuid[]) is
+  'Called once per audited statement with the ids of the audit rows it wrote and their distinct tenant ids; a no-op until the plugin fan-out replaces it.';
+
+revoke all on function audit.changes_captured(text, text, text, bigint[], uuid[]) from public, anon, authenticated;
+
 -- The trigger function --------------------------------------------------------------------------------
 
 create function audit.capture_changes()
@@ -82,32 +106,47 @@ declare
   v_actor uuid := case
     when v_sub ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then v_sub::uuid
   end;
+  v_audit_ids bigint[];
+  v_tenant_ids uuid[];
 begin
   if tg_op = 'INSERT' then
-    insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, new_data, actor)
-    select (r.j ->> 'tenant_id')::uuid, tg_table_schema, tg_table_name, 'INSERT',
-      case
-        when v_single_key then r.j ->> v_pk1
-        else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
-              from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
-      end,
-      r.j, v_actor
-    from (select pg_catalog.to_jsonb(n) as j from new_rows n) r;
+    with written as (
+      insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, new_data, actor)
+      select (r.j ->> 'tenant_id')::uuid, tg_table_schema, tg_table_name, 'INSERT',
+        case
+          when v_single_key then r.j ->> v_pk1
+          else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+                from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+        end,
+        r.j, v_actor
+      from (select pg_catalog.to_jsonb(n) as j from new_rows n) r
+      returning id, tenant_id
+    )
+    select (select pg_catalog.array_agg(w.id) from written w),
+      (select pg_catalog.array_agg(distinct w.tenant_id) from written w)
+    into v_audit_ids, v_tenant_ids;
 
   elsif tg_op = 'DELETE' then
-    insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, old_data, actor)
-    select (r.j ->> 'tenant_id')::uuid, tg_table_schema, tg_table_name, 'DELETE',
-      case
-        when v_single_key then r.j ->> v_pk1
-        else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
-              from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
-      end,
-      r.j, v_actor
-    from (select pg_catalog.to_jsonb(o) as j from old_rows o) r;
+    with written as (
+      insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, old_data, actor)
+      select (r.j ->> 'tenant_id')::uuid, tg_table_schema, tg_table_name, 'DELETE',
+        case
+          when v_single_key then r.j ->> v_pk1
+          else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+                from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+        end,
+        r.j, v_actor
+      from (select pg_catalog.to_jsonb(o) as j from old_rows o) r
+      returning id, tenant_id
+    )
+    select (select pg_catalog.array_agg(w.id) from written w),
+      (select pg_catalog.array_agg(distinct w.tenant_id) from written w)
+    into v_audit_ids, v_tenant_ids;
 
   elsif tg_op = 'UPDATE' then
-    insert into audit.entity_changes (
-      tenant_id, table_schema, table_name, op, record_id, changed_fields, old_data, new_data, actor
+    with written as (
+      insert into audit.entity_changes (
+        tenant_id, table_schema, table_name, op, record_id, changed_fields, old_data, new_data, actor
     )
     select coalesce((n.j ->> 'tenant_id')::uuid, (o.j ->> 'tenant_id')::uuid), tg_table_schema, tg_table_name,
       case when o.j is null then 'INSERT' when n.j is null then 'DELETE' else 'UPDATE' end,
@@ -136,7 +175,15 @@ begin
       where o.j is not null and e.value is distinct from o.j -> e.key
     ) d on true
     -- Pairs whose values did not change write nothing; unpaired rows (primary key changed) always do.
-    where o.j is null or n.j is null or d.changed is not null;
+    where o.j is null or n.j is null or d.changed is not null
+    returning id, tenant_id
+    )
+    select (select pg_catalog.array_agg(w.id) from written w),
+      (select pg_catalog.array_agg(distinct w.tenant_id) from written w)
+    into v_audit_ids, v_tenant_ids;
+  end if;
+  if v_audit_ids is not null then
+    perform audit.changes_captured(tg_table_schema, tg_table_name, tg_op, v_audit_ids, v_tenant_ids);
   end if;
   return null;
 end

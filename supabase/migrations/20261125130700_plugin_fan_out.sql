@@ -1,126 +1,223 @@
--- Fan-out: every audited change becomes one delivery per matching subscription, in the same
+-- Fan-out: every audited change becomes one delivery per matching subscription, queued in the same
 -- transaction and set-based.
 --
 -- Why: a change that commits must have its deliveries queued by the same commit (nothing lost, no
--- delivery for a rolled-back change). A statement-level AFTER INSERT trigger on audit.entity_changes
--- joins the statement's new audit rows (transition table) with active subscriptions of active
--- installations of active plugins: same tenant, same table, operation subscribed, and for UPDATE the
--- changed fields overlap the allowlist when there is one. One INSERT ... SELECT writes them all.
+-- delivery for a rolled-back change). The audit trigger hands each statement's audit ids to
+-- audit.changes_captured, which this migration fills in: one INSERT ... SELECT writes one batch row
+-- per active subscription (of an active installation of an active plugin) to the changed table in
+-- any tenant the statement touched. The batch holds all of the statement's audit ids (a statement
+-- rarely spans tenants; the tenant is checked when the deliveries are built). The batch keeps the subscription's operations, allowlist and
+-- include_payload as they were, so the deliveries it stands for are decided at enqueue time even
+-- though their rows are written later, by the processor (private.expand_plugin_delivery_batches).
 --
--- The payload is the exact body receivers get, fixed here (delivery ids are generated in the SELECT
--- so the body can carry its own id):
---   {"id", "type", "tenant_id", "installation_id", "audit_id", "occurred_at",
---    "data": {"table_schema", "table_name", "op", "record_id", "changed_fields"
---             [, "old_data", "new_data"] (include_payload) [, "payload_truncated": true]}}
--- With include_payload a body over 48 KB drops old_data/new_data and says "payload_truncated": true
--- instead (pg_net hangs on POST bodies over 64 KB); the receiver can fetch the row through the API.
---
--- Delivery ids: one random UUID per statement gives the first 80 bits (version 4 and variant bits
--- included); the last 48 bits are a random offset plus the row's number in the statement. The ids are
--- unique, valid UUIDs, and one statement's ids sit next to each other in the primary key index, which
--- keeps large fan-outs cheap (a random UUID per row costs more and scatters the index).
+-- int.plugin_queued_deliveries shows the deliveries of the batches exactly as they will be written:
+--   id       private.plugin_delivery_id(delivery_id_seed, n) for the n-th audit id of the batch
+--   type     <table_name>.<insert|update|delete>
+--   payload  {"id", "type", "tenant_id", "installation_id", "audit_id", "occurred_at",
+--             "data": {"table_schema", "table_name", "op", "record_id", "changed_fields"
+--                      [, "old_data", "new_data"] (include_payload) [, "payload_truncated": true]}}
+-- An audit id is delivered when the change's operation is subscribed and, for an UPDATE, there is no
+-- allowlist or the changed fields overlap it. With include_payload, a body that would exceed 48 KB
+-- drops old_data and new_data and says "payload_truncated": true instead; the receiver can fetch the
+-- row through the API. Audit rows are never updated, so the body is the same whenever it is built.
 
-create function private.fan_out_plugin_deliveries()
-returns trigger
+-- Delivery ids: a batch's random seed gives the first 80 bits (version 4 and variant bits included);
+-- the last 48 bits are the seed's own plus the position in the batch. The ids are unique, valid
+-- UUIDs, and one batch's ids sit next to each other in the primary key index, which keeps large
+-- fan-outs cheap (a random UUID per row costs more and scatters the index).
+create function private.plugin_delivery_id(p_seed uuid, p_position bigint)
+returns uuid
+language sql
+immutable
+strict
+set search_path = ''
+as $$
+  select (
+    pg_catalog.left(p_seed::text, 24) || pg_catalog.lpad(pg_catalog.to_hex(
+      (('x' || pg_catalog.right(p_seed::text, 12))::bit(48)::bigint + p_position) % 281474976710656
+    ), 12, '0')
+  )::uuid
+$$;
+
+comment on function private.plugin_delivery_id(uuid, bigint) is
+  'The id of the delivery at a position of a batch: the seed''s first 80 bits, then its last 48 bits plus the position.';
+
+revoke all on function private.plugin_delivery_id(uuid, bigint) from public, anon, authenticated;
+
+create or replace function audit.changes_captured(
+  p_table_schema text,
+  p_table_name text,
+  p_op text,
+  p_audit_ids bigint[],
+  p_tenant_ids uuid[]
+)
+returns void
 language plpgsql
--- definer: audit rows are written by whoever changed a tracked table; the queue is not theirs to write.
-security definer
 set search_path = ''
 -- One plan for the session: re-planning per statement costs more than a single-row fan-out itself.
--- The query's shape (loop over the few matching subscriptions) suits any statement size.
 set plan_cache_mode = force_generic_plan
 as $$
-declare
-  v_seed text := pg_catalog.gen_random_uuid()::text;
-  v_prefix text := pg_catalog.left(v_seed, 24);
-  v_offset bigint := ('x' || pg_catalog.right(v_seed, 12))::bit(48)::bigint;
 begin
-  -- subs: the few active subscriptions for the (tenant, table) pairs of this statement, found with one
-  -- index probe per pair (usually one). When there are none, nothing else is read or built.
-  with subs as materialized (
-    select s.id, s.installation_id, s.tenant_id, s.table_schema, s.table_name, s.operations,
-      s.changed_fields_allowlist, s.include_payload
-    from (select distinct c.tenant_id, c.table_schema, c.table_name from new_changes c) k
-    join int.plugin_subscriptions s
-      on s.tenant_id = k.tenant_id and s.table_schema = k.table_schema and s.table_name = k.table_name
-      and s.is_active
-    join int.plugin_installations i on i.id = s.installation_id and i.is_active
-    join int.plugins p on p.key = i.plugin_key and p.is_active
-  )
-  insert into int.plugin_deliveries (id, tenant_id, installation_id, subscription_id, audit_id, event_type, payload)
-  select m.id, m.tenant_id, m.installation_id, m.subscription_id, m.audit_id, m.event_type,
-    case
-      when not m.include_payload then m.body
-      when pg_catalog.octet_length(m.body::text) <= 49152 then m.body
-      else pg_catalog.jsonb_set(
-        m.body, '{data}',
-        ((m.body -> 'data') - 'old_data' - 'new_data') || '{"payload_truncated": true}'::jsonb)
-    end
-  from (
-    select j.id, j.tenant_id, j.installation_id, j.subscription_id, j.audit_id, j.event_type, j.include_payload,
-      pg_catalog.jsonb_build_object(
-        'id', j.id,
-        'type', j.event_type,
-        'tenant_id', j.tenant_id,
-        'installation_id', j.installation_id,
-        'audit_id', j.audit_id,
-        'occurred_at', j.created_at,
-        'data', case
-          when j.include_payload then pg_catalog.jsonb_build_object(
-            'table_schema', j.table_schema,
-            'table_name', j.table_name,
-            'op', j.op,
-            'record_id', j.record_id,
-            'changed_fields', pg_catalog.to_jsonb(j.changed_fields),
-            'old_data', j.old_data,
-            'new_data', j.new_data)
-          else pg_catalog.jsonb_build_object(
-            'table_schema', j.table_schema,
-            'table_name', j.table_name,
-            'op', j.op,
-            'record_id', j.record_id,
-            'changed_fields', pg_catalog.to_jsonb(j.changed_fields))
-        end
-      ) as body
-    from (
-      select
-        (v_prefix || pg_catalog.lpad(
-          pg_catalog.to_hex((v_offset + pg_catalog.row_number() over ()) % 281474976710656), 12, '0'))::uuid as id,
-        c.tenant_id, s.installation_id, s.id as subscription_id, c.id as audit_id,
-        c.table_name || '.' || pg_catalog.lower(c.op) as event_type, s.include_payload, c.created_at,
-        c.table_schema, c.table_name, c.op, c.record_id, c.changed_fields, c.old_data, c.new_data
-      from subs s
-      -- Subscriptions drive the loop: with none, the statement's changes are not read again.
-      cross join lateral (
-        select c.id, c.tenant_id, c.table_schema, c.table_name, c.op, c.record_id, c.changed_fields,
-          c.old_data, c.new_data, c.created_at
-        from new_changes c
-        where c.tenant_id = s.tenant_id
-          and c.table_schema = s.table_schema
-          and c.table_name = s.table_name
-          and c.op = any (s.operations)
-          and (
-            c.op <> 'UPDATE'
-            or s.changed_fields_allowlist is null
-            or pg_catalog.cardinality(s.changed_fields_allowlist) = 0
-            or s.changed_fields_allowlist && c.changed_fields
-          )
-        offset 0
-      ) c
-    ) j
-    -- Not pulled up, so each body is built once even where the CASE above reads it twice.
-    offset 0
-  ) m;
-  return null;
+  insert into int.plugin_delivery_batches
+    (tenant_id, installation_id, subscription_id, operations, changed_fields_allowlist, include_payload, audit_ids)
+  select s.tenant_id, s.installation_id, s.id, s.operations, s.changed_fields_allowlist, s.include_payload,
+    p_audit_ids
+  from int.plugin_subscriptions s
+  join int.plugin_installations i on i.id = s.installation_id and i.is_active
+  join int.plugins p on p.key = i.plugin_key and p.is_active
+  where s.tenant_id = any (p_tenant_ids)
+    and s.table_schema = p_table_schema
+    and s.table_name = p_table_name
+    and s.is_active
+    -- An UPDATE statement may also record INSERTs and DELETEs (a changed primary key).
+    and s.operations && case when p_op = 'UPDATE' then array['INSERT', 'UPDATE', 'DELETE'] else array[p_op] end;
 end
 $$;
 
-comment on function private.fan_out_plugin_deliveries() is
-  'Statement-level AFTER INSERT trigger on audit.entity_changes: queues one delivery per change and matching subscription.';
+comment on function audit.changes_captured(text, text, text, bigint[], uuid[]) is
+  'Called by the audit trigger once per statement: queues one int.plugin_delivery_batches row per matching active subscription.';
 
-revoke all on function private.fan_out_plugin_deliveries() from public, anon, authenticated;
+-- With include_payload, data over 47 KB loses old_data and new_data, so that a body (data plus an
+-- envelope well under 1 KB) stays under 48 KB: pg_net hangs on POST bodies over 64 KB. A function, so
+-- that the data is built once although it is read twice.
+create function private.cap_plugin_delivery_data(p_data jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select case
+    when pg_catalog.octet_length(p_data::text) <= 48128 then p_data
+    else (p_data - 'old_data' - 'new_data') || '{"payload_truncated": true}'::jsonb
+  end
+$$;
 
-create trigger fan_out_plugin_deliveries
-  after insert on audit.entity_changes
-  referencing new table as new_changes
-  for each statement execute function private.fan_out_plugin_deliveries();
+comment on function private.cap_plugin_delivery_data(jsonb) is
+  'A delivery''s data object, without old_data and new_data (and with "payload_truncated": true) when it is over 47 KB.';
+
+revoke all on function private.cap_plugin_delivery_data(jsonb) from public, anon, authenticated;
+
+create view int.plugin_queued_deliveries
+as
+select
+  d.batch_id,
+  d.position,
+  d.id,
+  d.tenant_id,
+  d.installation_id,
+  d.subscription_id,
+  d.audit_id,
+  d.event_type,
+  pg_catalog.jsonb_build_object(
+    'id', d.id,
+    'type', d.event_type,
+    'tenant_id', d.tenant_id,
+    'installation_id', d.installation_id,
+    'audit_id', d.audit_id,
+    'occurred_at', d.occurred_at,
+    'data', case
+      when d.include_payload then private.cap_plugin_delivery_data(pg_catalog.jsonb_build_object(
+        'table_schema', d.table_schema,
+        'table_name', d.table_name,
+        'op', d.op,
+        'record_id', d.record_id,
+        'changed_fields', pg_catalog.to_jsonb(d.changed_fields),
+        'old_data', d.old_data,
+        'new_data', d.new_data))
+      else pg_catalog.jsonb_build_object(
+        'table_schema', d.table_schema,
+        'table_name', d.table_name,
+        'op', d.op,
+        'record_id', d.record_id,
+        'changed_fields', pg_catalog.to_jsonb(d.changed_fields))
+    end
+  ) as payload,
+  d.created_at
+from (
+  select b.id as batch_id, a.position,
+    private.plugin_delivery_id(b.delivery_id_seed, a.position) as id,
+    b.tenant_id, b.installation_id, s.id as subscription_id, c.id as audit_id,
+    c.table_name || '.' || pg_catalog.lower(c.op) as event_type, b.include_payload,
+    c.created_at as occurred_at, c.table_schema, c.table_name, c.op, c.record_id, c.changed_fields,
+    c.old_data, c.new_data, b.created_at
+  from int.plugin_delivery_batches b
+  cross join lateral pg_catalog.unnest(b.audit_ids) with ordinality as a(audit_id, position)
+  join audit.entity_changes c on c.id = a.audit_id
+  -- a deleted subscription leaves its queued deliveries without one, as it does delivery rows
+  left join int.plugin_subscriptions s on s.id = b.subscription_id
+  where a.position > b.expanded
+    and c.tenant_id = b.tenant_id
+    and c.op = any (b.operations)
+    and (
+      c.op <> 'UPDATE'
+      or b.changed_fields_allowlist is null
+      or pg_catalog.cardinality(b.changed_fields_allowlist) = 0
+      or b.changed_fields_allowlist && c.changed_fields
+    )
+) d;
+
+comment on view int.plugin_queued_deliveries is
+  'The deliveries of int.plugin_delivery_batches not yet written to int.plugin_deliveries, as they will be written.';
+
+revoke all on int.plugin_queued_deliveries from public, anon, authenticated, service_role;
+
+-- Turns up to p_limit queued audit ids into delivery rows (pending, due at once), oldest batch first.
+-- Batches are claimed with `for update skip locked`, so concurrent processors never write one twice;
+-- a batch whose installation is gone is dropped.
+create function private.expand_plugin_delivery_batches(p_limit int)
+returns int
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_batch record;
+  v_left int := p_limit;
+  v_take int;
+  v_written int;
+  v_total int := 0;
+begin
+  if p_limit is null or p_limit < 0 then
+    raise exception using
+      errcode = '22023',
+      message = format('p_limit must be 0 or more, got %s', coalesce(p_limit::text, 'null'));
+  end if;
+  -- One batch at a time, so that a run locks only the batches it writes.
+  while v_left > 0 loop
+    select b.id, b.expanded, pg_catalog.cardinality(b.audit_ids) as size,
+      exists (select 1 from int.plugin_installations i where i.id = b.installation_id) as installed
+    into v_batch
+    from int.plugin_delivery_batches b
+    order by b.id
+    limit 1
+    for update of b skip locked;
+    exit when not found;
+    if not v_batch.installed then
+      delete from int.plugin_delivery_batches where id = v_batch.id;
+      continue;
+    end if;
+    v_take := least(v_left, v_batch.size - v_batch.expanded);
+    insert into int.plugin_deliveries
+      (id, tenant_id, installation_id, subscription_id, audit_id, event_type, payload, next_attempt_at,
+       created_at, updated_at)
+    select q.id, q.tenant_id, q.installation_id, q.subscription_id, q.audit_id, q.event_type, q.payload,
+      q.created_at, q.created_at, q.created_at
+    from int.plugin_queued_deliveries q
+    where q.batch_id = v_batch.id
+      and q.position <= v_batch.expanded + v_take;
+    get diagnostics v_written = row_count;
+    v_total := v_total + v_written;
+    v_left := v_left - v_take;
+    if v_batch.expanded + v_take = v_batch.size then
+      delete from int.plugin_delivery_batches where id = v_batch.id;
+    else
+      update int.plugin_delivery_batches set expanded = v_batch.expanded + v_take where id = v_batch.id;
+    end if;
+  end loop;
+  return v_total;
+end
+$$;
+
+comment on function private.expand_plugin_delivery_batches(int) is
+  'Processor step: writes up to p_limit queued deliveries (int.plugin_queued_deliveries) as pending int.plugin_deliveries rows; returns how many.';
+
+revoke all on function private.expand_plugin_delivery_batches(int) from public, anon, authenticated;

@@ -7,9 +7,11 @@
 --   2. treats an in_flight delivery whose lease expired with no response as a failed attempt: pg_net's
 --      tables are unlogged and its responses expire, so the queue must never wait on them forever. A
 --      request that pg_net has not even taken from its queue yet (a backlog) only gets a longer lease;
---   3. claims due deliveries with `for update skip locked`, so concurrent runs never send one delivery
+--   3. writes up to p_limit deliveries queued by new changes (int.plugin_delivery_batches) as pending
+--      rows (private.expand_plugin_delivery_batches),
+--   4. claims due deliveries with `for update skip locked`, so concurrent runs never send one delivery
 --      twice at once, and
---   4. signs each body and hands it to net.http_post, which sends it after this transaction commits.
+--   5. signs each body and hands it to net.http_post, which sends it after this transaction commits.
 -- Every try leaves one row in int.plugin_delivery_attempts.
 --
 -- Signing. The body pg_net sends is convert_to(body::text, 'UTF8') of the jsonb it is given, so the
@@ -131,6 +133,7 @@ declare
   v_dead int := 0;
   v_expired int := 0;
   v_extended int := 0;
+  v_queued int;
   v_sent int := 0;
   v_not_sent int := 0;
   v_failed int;
@@ -255,7 +258,10 @@ begin
   v_retried := v_retried + v_failed;
   v_dead := v_dead + v_died;
 
-  -- 3. Claim due deliveries of active installations of active plugins. The row locks hold until this
+  -- 3. Delivery rows for the changes queued since the last run.
+  v_queued := private.expand_plugin_delivery_batches(p_limit);
+
+  -- 4. Claim due deliveries of active installations of active plugins. The row locks hold until this
   --    transaction ends, when the requests go out; a concurrent run skips these rows.
   select array_agg(c.id)
   into v_claimed
@@ -278,7 +284,7 @@ begin
   if v_claimed is not null then
     v_timestamp := floor(extract(epoch from clock_timestamp()))::bigint;
 
-    -- 4. Sign and send, set-based: one Vault read per installation, one statement for all requests.
+    -- 5. Sign and send, set-based: one Vault read per installation, one statement for all requests.
     begin
       with installation as materialized (
         select i.id, i.config ->> 'webhook_url' as url,
@@ -419,6 +425,7 @@ begin
     'dead', v_dead,
     'expired_leases', v_expired,
     'extended_leases', v_extended,
+    'queued', v_queued,
     'sent', v_sent,
     'not_sent', v_not_sent
   );
@@ -426,7 +433,7 @@ end
 $$;
 
 comment on function public.rpc_process_plugin_deliveries(int) is
-  'Service role only (pg_cron runs it): reconciles in-flight plugin deliveries with pg_net responses, fails expired leases, then claims up to p_limit due deliveries (for update skip locked), signs them and queues them with net.http_post. Returns counts: reconciled, delivered, retried, dead, expired_leases, extended_leases, sent, not_sent.';
+  'Service role only (pg_cron runs it): reconciles in-flight plugin deliveries with pg_net responses, fails expired leases, writes up to p_limit newly queued deliveries, then claims up to p_limit due deliveries (for update skip locked), signs them and queues them with net.http_post. Returns counts: reconciled, delivered, retried, dead, expired_leases, extended_leases, queued, sent, not_sent.';
 
 revoke all on function public.rpc_process_plugin_deliveries(int) from public, anon, authenticated;
 grant execute on function public.rpc_process_plugin_deliveries(int) to service_role;

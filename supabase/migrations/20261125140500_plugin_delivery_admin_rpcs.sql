@@ -1,5 +1,7 @@
 -- Tenant admins' RPCs for outbound plugin deliveries:
---   rpc_list_recent_deliveries(p_tenant_id, p_installation_id, p_status, p_limit): newest first;
+--   rpc_list_recent_deliveries(p_tenant_id, p_installation_id, p_status, p_limit): newest first,
+--     including deliveries still queued in batches (as pending), which v_plugin_deliveries shows only
+--     once the processor has written them (within seconds, at its next run);
 --   rpc_redeliver_plugin_delivery(p_delivery_id): a dead or delivered delivery back to pending.
 -- Both require tenant.admin of the delivery's tenant (the service role passes) and reject bad input
 -- with a clear error before writing anything.
@@ -42,18 +44,32 @@ begin
   end if;
 
   return query
-  select v.*
-  from public.v_plugin_deliveries v
-  where v.tenant_id = p_tenant_id
-    and (p_installation_id is null or v.installation_id = p_installation_id)
-    and (p_status is null or v.status = p_status)
-  order by v.created_at desc, v.id
+  select l.*
+  from (
+    select v.*
+    from public.v_plugin_deliveries v
+    where v.tenant_id = p_tenant_id
+      and (p_installation_id is null or v.installation_id = p_installation_id)
+      and (p_status is null or v.status = p_status)
+    union all
+    -- Deliveries of committed changes that the processor has not written as rows yet: pending and
+    -- due, with their final id and body.
+    select q.id, q.tenant_id, q.installation_id, i.plugin_key, q.subscription_id, q.audit_id, q.event_type,
+      'pending', 0, coalesce(i.max_attempts, 8), q.created_at, null, null, null, null, null, null, q.payload,
+      q.created_at, q.created_at
+    from int.plugin_queued_deliveries q
+    join int.plugin_installations i on i.id = q.installation_id
+    where q.tenant_id = p_tenant_id
+      and (p_installation_id is null or q.installation_id = p_installation_id)
+      and (p_status is null or p_status = 'pending')
+  ) l
+  order by l.created_at desc, l.id
   limit p_limit;
 end
 $$;
 
 comment on function public.rpc_list_recent_deliveries(uuid, uuid, text, int) is
-  'Tenant admins: the tenant''s most recent outbound plugin deliveries, newest first, optionally of one installation and/or in one status (pending, in_flight, delivered, failed, dead); p_limit 1..500.';
+  'Tenant admins: the tenant''s most recent outbound plugin deliveries (including those still queued, as pending), newest first, optionally of one installation and/or in one status (pending, in_flight, delivered, failed, dead); p_limit 1..500.';
 
 revoke all on function public.rpc_list_recent_deliveries(uuid, uuid, text, int) from public, anon, authenticated;
 grant execute on function public.rpc_list_recent_deliveries(uuid, uuid, text, int) to authenticated, service_role;
@@ -81,7 +97,12 @@ begin
   where d.id = p_delivery_id
   for update;
   if not found then
-    raise exception using errcode = 'P0002', message = format('delivery %s not found', p_delivery_id);
+    -- Still queued (listed as pending, not written as a row yet)?
+    select q.tenant_id into v_tenant_id from int.plugin_queued_deliveries q where q.id = p_delivery_id;
+    if not found then
+      raise exception using errcode = 'P0002', message = format('delivery %s not found', p_delivery_id);
+    end if;
+    v_status := 'pending';
   end if;
   perform private.require_tenant_role(v_tenant_id, 'tenant.admin');
   if v_status not in ('dead', 'delivered') then

@@ -234,6 +234,8 @@ export interface ProcessCounts {
   dead: number;
   expired_leases: number;
   extended_leases: number;
+  /** Queued deliveries the run wrote as delivery rows (private.expand_plugin_delivery_batches). */
+  queued: number;
   sent: number;
   not_sent: number;
 }
@@ -262,6 +264,7 @@ export async function processUntil(
     dead: 0,
     expired_leases: 0,
     extended_leases: 0,
+    queued: 0,
     sent: 0,
     not_sent: 0,
   };

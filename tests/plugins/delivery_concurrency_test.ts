@@ -1,12 +1,45 @@
 /**
  * Two processors at once (pg_cron overlapping an on-demand run, or two schedulers) never send one
- * delivery twice: claims use `for update skip locked`.
+ * delivery twice, nor write a queued delivery twice: both the claims and the writing of queued
+ * deliveries (int.plugin_delivery_batches) use `for update skip locked`.
  */
 import assert from "node:assert/strict";
+import type postgres from "postgres";
 import { startTestStack } from "../_support/stack.ts";
 import { installReceiver, type ProcessCounts, processUntil, startReceiver, waitFor } from "./_receiver.ts";
 
 const SECRET = "whsec-concurrency-0123456789";
+
+/**
+ * Runs the processor in a transaction that stays open (its row locks held) until `release` is
+ * called, and returns its counts once it has run. `done` settles when that transaction has ended.
+ */
+function heldProcessor(sql: postgres.Sql, limit: number) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  let ran!: (counts: ProcessCounts) => void;
+  const counts = new Promise<ProcessCounts>((resolve) => ran = resolve);
+  const done = sql.begin(async (tx) => {
+    const [{ counts }] = await tx<{ counts: ProcessCounts }[]>`
+      select public.rpc_process_plugin_deliveries(${limit}::int) as counts`;
+    ran(counts);
+    await held;
+  });
+  // If the processor fails, `counts` never settles: surface the failure instead of waiting forever.
+  return { counts: Promise.race([counts, done.then(() => counts)]), release, done };
+}
+
+/** Runs the processor once on a connection of its own, beside a held transaction. */
+async function processOnOwnConnection(sql: postgres.Sql, limit: number): Promise<ProcessCounts> {
+  const connection = await sql.reserve();
+  try {
+    const [{ counts }] = await connection<{ counts: ProcessCounts }[]>`
+      select public.rpc_process_plugin_deliveries(${limit}::int) as counts`;
+    return counts;
+  } finally {
+    connection.release();
+  }
+}
 
 Deno.test("a processor skips the deliveries another processor has claimed but not yet committed", async () => {
   const stack = await startTestStack({ netWorker: false });
@@ -17,30 +50,23 @@ Deno.test("a processor skips the deliveries another processor has claimed but no
     await sql`
       insert into public.work_orders (tenant_id, title)
       select ${installation.tenantId}, 'Order ' || n from generate_series(1, 50) as n`;
+    // The 50 deliveries are written as rows (an earlier run's step), so both processors compete
+    // for the same due rows.
+    const [{ written }] = await sql<{ written: number }[]>`
+      select private.expand_plugin_delivery_batches(100000) as written`;
+    assert.equal(written, 50);
 
     // The first processor claims 30 and holds its transaction open; the second runs meanwhile.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => release = resolve);
-    let claimed!: () => void;
-    const firstClaimed = new Promise<void>((resolve) => claimed = resolve);
-    const first = sql.begin(async (tx) => {
-      const [{ counts }] = await tx<{ counts: ProcessCounts }[]>`
-        select public.rpc_process_plugin_deliveries(30) as counts`;
-      claimed();
-      await held;
-      return counts;
-    });
-    await firstClaimed;
-    const second = await sql.reserve();
+    const first = heldProcessor(sql, 30);
     try {
-      const [{ counts }] = await second<{ counts: ProcessCounts }[]>`
-        select public.rpc_process_plugin_deliveries(500) as counts`;
-      assert.equal(counts.sent, 20, "the second processor takes only the 20 unclaimed deliveries");
+      const firstCounts = await first.counts;
+      assert.deepEqual([firstCounts.queued, firstCounts.sent], [0, 30]);
+      const second = await processOnOwnConnection(sql, 500);
+      assert.equal(second.sent, 20, "the second processor takes only the 20 unclaimed deliveries");
     } finally {
-      second.release();
+      first.release();
+      await first.done;
     }
-    release();
-    assert.equal((await first).sent, 30);
 
     const [{ requests, in_flight, max_attempts }] = await sql<
       { requests: number; in_flight: number; max_attempts: number }[]
@@ -50,6 +76,57 @@ Deno.test("a processor skips the deliveries another processor has claimed but no
         max(attempts)::int as max_attempts
       from int.plugin_deliveries where installation_id = ${installation.installationId}`;
     assert.deepEqual({ requests, in_flight, max_attempts }, { requests: 50, in_flight: 50, max_attempts: 1 });
+  } finally {
+    await receiver.close();
+    await stack.close();
+  }
+});
+
+Deno.test("a processor skips the queued deliveries another processor is writing, so none is written twice", async () => {
+  const stack = await startTestStack({ netWorker: false });
+  const receiver = await startReceiver(SECRET);
+  try {
+    const { sql } = stack;
+    const installation = await installReceiver(sql, receiver);
+    await sql`
+      insert into public.work_orders (tenant_id, title)
+      select ${installation.tenantId}, 'Order ' || n from generate_series(1, 50) as n`;
+
+    // The first processor writes and claims 30 of the statement's 50 deliveries and holds its
+    // transaction open: the statement's batch stays locked until it commits.
+    const first = heldProcessor(sql, 30);
+    try {
+      const firstCounts = await first.counts;
+      assert.deepEqual([firstCounts.queued, firstCounts.sent], [30, 30]);
+      const second = await processOnOwnConnection(sql, 500);
+      assert.deepEqual(
+        [second.queued, second.sent],
+        [0, 0],
+        "the second processor neither writes the locked batch again nor sees its uncommitted rows",
+      );
+    } finally {
+      first.release();
+      await first.done;
+    }
+    const third = await processOnOwnConnection(sql, 500);
+    assert.deepEqual([third.queued, third.sent], [20, 20], "the next run writes and sends the other 20");
+
+    const [stats] = await sql`
+      select (select count(*)::int from net.http_request_queue) as requests,
+        (select count(*)::int from int.plugin_delivery_batches) as batches,
+        (select count(*)::int from int.plugin_queued_deliveries) as still_queued,
+        count(*)::int as deliveries,
+        count(distinct audit_id)::int as changes,
+        count(*) filter (where status = 'in_flight' and attempts = 1)::int as sent_once
+      from int.plugin_deliveries where installation_id = ${installation.installationId}`;
+    assert.deepEqual(stats, {
+      requests: 50,
+      batches: 0,
+      still_queued: 0,
+      deliveries: 50,
+      changes: 50,
+      sent_once: 50,
+    });
   } finally {
     await receiver.close();
     await stack.close();

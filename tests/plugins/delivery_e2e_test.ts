@@ -103,14 +103,23 @@ Deno.test("work order inserts reach the receiver signed, verified on the raw byt
     });
     // Non-ASCII text makes the byte-exactness of the signature matter.
     await insertWorkOrders(sql, installation, ["Pump 7 leaks", "Kühlraum zu warm – 8 °C", "Valve 💧 drips"]);
-    const pending = await deliveries(sql, installation);
-    assert.deepEqual(pending.map((d) => d.status), ["pending", "pending", "pending"]);
+    // Queued with the change: listed as pending with their final ids and bodies before any processor ran.
+    const service = createClient(stack.apiUrl, stack.serviceRoleKey, { auth: { persistSession: false } });
+    const listed = await service.rpc("rpc_list_recent_deliveries", {
+      p_tenant_id: installation.tenantId,
+      p_installation_id: installation.installationId,
+    });
+    assert.equal(listed.error, null);
+    const pending: Pick<DeliveryRow, "id" | "status" | "attempts" | "payload">[] = listed.data;
+    assert.deepEqual(pending.map((d) => [d.status, d.attempts]), [["pending", 0], ["pending", 0], [
+      "pending",
+      0,
+    ]]);
 
     // The service role runs the processor through the API, as a backend or pg_cron would.
-    const service = createClient(stack.apiUrl, stack.serviceRoleKey, { auth: { persistSession: false } });
     const { data: counts, error } = await service.rpc("rpc_process_plugin_deliveries", { p_limit: 100 });
     assert.equal(error, null);
-    assert.equal(counts.sent, 3);
+    assert.deepEqual([counts.queued, counts.sent], [3, 3]);
 
     await waitFor("three deliveries at the receiver", () => receiver.received.length >= 3 || undefined);
     await processUntil(sql, "three delivered", (t) => t.delivered >= 3);
@@ -121,6 +130,11 @@ Deno.test("work order inserts reach the receiver signed, verified on the raw byt
       1,
     ]]);
     assert.ok(rows.every((d) => d.delivered_at instanceof Date));
+    assert.deepEqual(
+      new Map(rows.map((d) => [d.id, d.payload])),
+      new Map(pending.map((d) => [d.id, d.payload])),
+      "the deliveries sent are the ones listed while queued: same ids, same bodies",
+    );
     assert.deepEqual(receiver.rejected, [], "every request verified");
     assert.deepEqual([...receiver.countById().values()], [1, 1, 1], "each delivery arrived once");
     for (const row of rows) {

@@ -63,13 +63,22 @@ Deno.test({
       let insert: DeliveryPayload;
 
       await t.step("the insert is delivered, verified, and the callback sets the external ref", async () => {
-        const [delivery] = await deliveriesOf(stack, workOrderId);
-        assert.equal(delivery.event_type, "work_orders.insert");
-        insert = delivery.payload;
+        // Queued by the insert's commit: the tenant admin sees it pending, with its final id and body.
+        const [queued, ...others] = await tenant.client.plugins.listRecentDeliveries();
+        assert.deepEqual(others, []);
+        assert.deepEqual([queued.event_type, queued.status], ["work_orders.insert", "pending"]);
+        insert = queued.payload as unknown as DeliveryPayload;
+        assert.deepEqual([insert.id, insert.data.record_id], [queued.id, workOrderId]);
         await processUntil(stack, "the insert delivery to be delivered", async () => {
           const [row] = await deliveriesOf(stack, workOrderId);
-          return row.status === "delivered";
+          return row?.status === "delivered";
         });
+        const [delivered] = await deliveriesOf(stack, workOrderId);
+        assert.deepEqual(
+          [delivered.id, delivered.event_type, delivered.payload],
+          [insert.id, "work_orders.insert", insert],
+          "delivered with the id and body it was queued with",
+        );
         const externalRef = await waitFor("the callback's external_ref", async () => {
           return (await workOrder(stack.sql, workOrderId)).external_ref ?? undefined;
         });

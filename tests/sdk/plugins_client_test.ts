@@ -91,7 +91,19 @@ Deno.test("sdk: the plugin guide's steps work as written, and refusals are typed
       assert.equal(deliveries[0].event_type, "work_orders.insert");
       assert.equal(deliveries[0].status, "pending");
       assert.equal((deliveries[0].payload as { data: { record_id: string } }).data.record_id, workOrderId);
+      assert.equal(deliveries[0].attempts, 0);
       assert.deepEqual(await adminClient.plugins.listRecentDeliveries({ status: "dead" }), []);
+
+      // The processor writes the queued delivery as a row (its step 3; no pg_net worker runs here),
+      // under the id and with the body it was listed with.
+      const [{ written }] = await stack.sql`select private.expand_plugin_delivery_batches(100) as written`;
+      assert.equal(written, 1);
+      const [listedAgain, ...more] = await adminClient.plugins.listRecentDeliveries();
+      assert.deepEqual(more, [], "listed once, not once queued and once written");
+      assert.deepEqual(
+        [listedAgain.id, listedAgain.status, listedAgain.payload],
+        [deliveries[0].id, "pending", deliveries[0].payload],
+      );
 
       await stack.sql`update int.plugin_deliveries set status = 'dead' where id = ${deliveries[0].id}`;
       const redelivered = await adminClient.plugins.redeliver(deliveries[0].id);

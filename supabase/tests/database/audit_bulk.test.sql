@@ -1,7 +1,8 @@
 -- Statement-level auditing is set-based: a 10,000-row statement writes 10,000 audit rows from one call
--- of the audit trigger (and one call of the fan-out), not 10,000.
+-- of the audit trigger (and one call of the fan-out hook, audit.changes_captured, which queues one
+-- batch per matching subscription), not 10,000.
 begin;
-select plan(6);
+select plan(9);
 
 set local client_min_messages = error;
 insert into auth.users (id, email) values ('00000000-0000-4000-8000-0000000000a1', 'a-admin@example.com');
@@ -21,15 +22,22 @@ select is((select count(*)::int from audit.entity_changes where op = 'INSERT'), 
   'a 10,000-row INSERT writes 10,000 audit rows');
 select is(pg_stat_get_xact_function_calls('audit.capture_changes'::regproc), 1::bigint,
   'the audit trigger ran once for the whole statement');
-select is(pg_stat_get_xact_function_calls('private.fan_out_plugin_deliveries'::regproc), 1::bigint,
-  'the fan-out ran once for the whole statement');
-select is((select count(*)::int from int.plugin_deliveries), 10000, 'and queued 10,000 deliveries');
+select is(pg_stat_get_xact_function_calls('audit.changes_captured'::regproc), 1::bigint,
+  'the fan-out hook ran once for the whole statement');
+select is(
+  (select array_agg(cardinality(audit_ids)) from int.plugin_delivery_batches), array[10000],
+  'and wrote one batch for the one matching subscription, holding all 10,000 changes');
+select is((select count(*)::int from int.plugin_queued_deliveries), 10000, 'which queues 10,000 deliveries');
 
 update public.work_orders set priority = 'high';
 select is((select count(*)::int from audit.entity_changes where op = 'UPDATE' and changed_fields = '{priority}'), 10000,
   'a 10,000-row UPDATE writes 10,000 audit rows with the changed column');
 select is(pg_stat_get_xact_function_calls('audit.capture_changes'::regproc), 2::bigint,
   'again from one trigger call');
+select is(pg_stat_get_xact_function_calls('audit.changes_captured'::regproc), 2::bigint,
+  'and one call of the fan-out hook');
+select is((select count(*)::int from int.plugin_delivery_batches), 2,
+  'which queued one more batch for the subscription');
 
 select * from finish();
 rollback;

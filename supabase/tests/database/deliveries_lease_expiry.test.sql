@@ -17,7 +17,7 @@ select d.id, d.net_request_id from int.plugin_deliveries d where d.status = 'in_
 update int.plugin_deliveries set lease_expires_at = now() - interval '1 second' where status = 'in_flight';
 select is(
   public.rpc_process_plugin_deliveries(100) - 'not_sent',
-  '{"reconciled": 0, "delivered": 0, "retried": 0, "dead": 0, "expired_leases": 0, "extended_leases": 1, "sent": 0}'::jsonb,
+  '{"reconciled": 0, "delivered": 0, "retried": 0, "dead": 0, "expired_leases": 0, "extended_leases": 1, "queued": 0, "sent": 0}'::jsonb,
   'an expired lease of a request still in pg_net''s queue is extended'
 );
 select is(
@@ -32,7 +32,7 @@ delete from net.http_request_queue;
 update int.plugin_deliveries set lease_expires_at = now() - interval '1 second' where status = 'in_flight';
 select is(
   public.rpc_process_plugin_deliveries(100) - 'not_sent',
-  '{"reconciled": 0, "delivered": 0, "retried": 1, "dead": 0, "expired_leases": 1, "extended_leases": 0, "sent": 0}'::jsonb,
+  '{"reconciled": 0, "delivered": 0, "retried": 1, "dead": 0, "expired_leases": 1, "extended_leases": 0, "queued": 0, "sent": 0}'::jsonb,
   'an expired lease with no response and no queued request is a failed attempt'
 );
 select is(

@@ -1,7 +1,8 @@
 -- Tenant admins read their own tenant's deliveries, through rpc_list_recent_deliveries and the
--- v_plugin_deliveries / v_plugin_delivery_attempts views, and never another tenant's.
+-- v_plugin_deliveries / v_plugin_delivery_attempts views, and never another tenant's (nor another
+-- tenant's deliveries still queued, which only the RPC lists).
 begin;
-select plan(24);
+select plan(25);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -23,6 +24,9 @@ select is(public.rpc_process_plugin_deliveries(100) ->> 'delivered', '3', 'three
 update int.plugin_deliveries d set created_at = now() - x.n * interval '1 minute'
 from (select id, row_number() over (order by id) as n from int.plugin_deliveries) as x
 where x.id = d.id;
+
+-- One more change in tenant B, queued but not yet written by the processor.
+insert into public.work_orders (tenant_id, title) values ('bbbbbbbb-bbbb-4000-8000-000000000000', 'B3');
 
 create temporary table installation_of on commit drop as
 select tenant_id, id from int.plugin_installations;
@@ -101,6 +105,10 @@ select set_config('request.jwt.claims', '{"sub": "bbbbbbbb-0000-4000-8000-000000
 select is(
   (select array_agg(distinct tenant_id) from public.rpc_list_recent_deliveries('bbbbbbbb-bbbb-4000-8000-000000000000')),
   array['bbbbbbbb-bbbb-4000-8000-000000000000'::uuid], 'the other admin lists only their own tenant''s deliveries'
+);
+select is(
+  (select array_agg(status order by status) from public.rpc_list_recent_deliveries('bbbbbbbb-bbbb-4000-8000-000000000000')),
+  array['delivered', 'delivered', 'pending'], 'including their queued one, as pending'
 );
 select is((select count(*)::int from public.v_plugin_deliveries), 2, 'and sees only those in the view');
 

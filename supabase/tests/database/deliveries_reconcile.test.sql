@@ -28,7 +28,7 @@ from outcome o;
 
 select is(
   public.rpc_process_plugin_deliveries(100) - 'extended_leases' - 'not_sent',
-  '{"reconciled": 4, "delivered": 1, "retried": 3, "dead": 0, "expired_leases": 0, "sent": 0}'::jsonb,
+  '{"reconciled": 4, "delivered": 1, "retried": 3, "dead": 0, "expired_leases": 0, "queued": 0, "sent": 0}'::jsonb,
   'the processor reconciles four responses: one delivered, three to retry'
 );
 

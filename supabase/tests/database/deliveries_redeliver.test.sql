@@ -8,6 +8,8 @@ select plan(17);
 
 insert into public.work_orders (tenant_id, title)
 select 'aaaaaaaa-aaaa-4000-8000-000000000000', s from unnest(array['dead', 'delivered', 'pending', 'failed', 'in_flight']) as s;
+-- Write the queued deliveries as rows (the processor's first step) so their states can be set.
+select private.expand_plugin_delivery_batches(100);
 
 -- Put each delivery in the state its work order is named after.
 update int.plugin_deliveries d

@@ -10,15 +10,15 @@ insert into public.work_orders (tenant_id, title)
 values ('aaaaaaaa-aaaa-4000-8000-000000000000', 'Pump 7 leaks – ölig, 💧');
 
 select is(
-  (select count(*)::int from int.plugin_deliveries where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000'),
+  (select count(*)::int from int.plugin_queued_deliveries where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000'),
   1,
-  'the insert created one pending delivery'
+  'the insert queued one delivery'
 );
 
 select is(
   public.rpc_process_plugin_deliveries(100) - 'extended_leases' - 'not_sent',
-  '{"reconciled": 0, "delivered": 0, "retried": 0, "dead": 0, "expired_leases": 0, "sent": 1}'::jsonb,
-  'the processor reports one delivery sent'
+  '{"reconciled": 0, "delivered": 0, "retried": 0, "dead": 0, "expired_leases": 0, "queued": 1, "sent": 1}'::jsonb,
+  'the processor writes the queued delivery and reports it sent'
 );
 
 create temporary table sent_request on commit drop as

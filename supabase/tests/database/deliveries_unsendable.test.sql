@@ -17,7 +17,7 @@ select t, 'Order' from unnest(array['aaaaaaaa-aaaa-4000-8000-000000000000',
 
 select is(
   public.rpc_process_plugin_deliveries(100) - 'extended_leases' - 'reconciled' - 'delivered',
-  '{"sent": 2, "not_sent": 1, "retried": 1, "dead": 0, "expired_leases": 0}'::jsonb,
+  '{"queued": 3, "sent": 2, "not_sent": 1, "retried": 1, "dead": 0, "expired_leases": 0}'::jsonb,
   'the two good deliveries are sent and the bad one is not'
 );
 select is(

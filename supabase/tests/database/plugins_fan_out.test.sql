@@ -1,6 +1,8 @@
 -- Fan-out: each audited change queues one delivery per matching active subscription, in the same
 -- transaction, with the body fixed at enqueue time; operations, the UPDATE allowlist, include_payload,
--- tenants and inactive installations or plugins decide what is sent.
+-- tenants and inactive installations or plugins decide what is sent. Changes queue batches; the
+-- processor's first step (private.expand_plugin_delivery_batches) writes their deliveries as rows,
+-- so each change below is followed by that step before its deliveries are inspected.
 begin;
 select plan(31);
 
@@ -29,7 +31,7 @@ from inst;
 
 grant select on ids to authenticated;
 
--- Who got what: one row per delivery, in audit order.
+-- Who got what: one row per written delivery, in audit order.
 create function pg_temp.sent() returns setof text language sql as $$
   select d.event_type || ' -> ' || p.plugin_key
   from int.plugin_deliveries d join int.plugin_installations p on p.id = d.installation_id
@@ -44,6 +46,7 @@ set local request.jwt.claims to '{"sub":"00000000-0000-4000-8000-0000000000a1","
 insert into public.work_orders (tenant_id, title) select a, 'Fix the pump' from ids;
 reset role;
 reset request.jwt.claims;
+select private.expand_plugin_delivery_batches(100000);
 
 select results_eq('select * from pg_temp.sent()', array['work_orders.insert -> p_all'],
   'an INSERT reaches only the subscriptions with INSERT in their operations');
@@ -82,11 +85,13 @@ select is((select actor from audit.entity_changes), '00000000-0000-4000-8000-000
 -- UPDATE and the allowlist ------------------------------------------------------------------------------
 truncate int.plugin_deliveries cascade;
 update public.work_orders set title = 'Fix the big pump';
+select private.expand_plugin_delivery_batches(100000);
 select results_eq('select * from pg_temp.sent()', array['work_orders.update -> p_all'],
   'an UPDATE that touches no allowlisted field skips that subscription');
 
 truncate int.plugin_deliveries cascade;
 update public.work_orders set status = 'in_progress';
+select private.expand_plugin_delivery_batches(100000);
 select results_eq('select * from pg_temp.sent()',
   array['work_orders.update -> p_all', 'work_orders.update -> p_status'],
   'an UPDATE of an allowlisted field reaches the allowlisted subscription too');
@@ -109,11 +114,13 @@ select ok(
 
 truncate int.plugin_deliveries cascade;
 update public.work_orders set status = status;
+select private.expand_plugin_delivery_batches(100000);
 select is_empty('select * from pg_temp.sent()', 'a no-op UPDATE sends nothing');
 
 -- Several rows in one statement -------------------------------------------------------------------------
 truncate int.plugin_deliveries cascade;
 insert into public.work_orders (tenant_id, title) select a, 'Batch ' || g from ids, generate_series(1, 3) g;
+select private.expand_plugin_delivery_batches(100000);
 select is((select count(distinct id)::int from int.plugin_deliveries), 3, 'a 3-row INSERT queues 3 deliveries with distinct ids');
 select is((select count(distinct payload ->> 'audit_id')::int from int.plugin_deliveries), 3,
   'each delivery reports a different change');
@@ -121,6 +128,7 @@ select is((select count(distinct payload ->> 'audit_id')::int from int.plugin_de
 -- DELETE ----------------------------------------------------------------------------------------------
 truncate int.plugin_deliveries cascade;
 delete from public.work_orders where title = 'Fix the big pump';
+select private.expand_plugin_delivery_batches(100000);
 select results_eq('select * from pg_temp.sent()',
   array['work_orders.delete -> p_all', 'work_orders.delete -> p_delete'],
   'a DELETE reaches the subscriptions with DELETE in their operations');
@@ -131,6 +139,7 @@ select is(
 -- Tenants ---------------------------------------------------------------------------------------------
 truncate int.plugin_deliveries cascade;
 insert into public.work_orders (tenant_id, title) select b, 'B: replace the filter' from ids;
+select private.expand_plugin_delivery_batches(100000);
 select results_eq('select * from pg_temp.sent()', array['work_orders.insert -> p_b'],
   'a change in tenant B reaches only tenant B''s subscriptions');
 
@@ -138,26 +147,29 @@ select results_eq('select * from pg_temp.sent()', array['work_orders.insert -> p
 truncate int.plugin_deliveries cascade;
 select public.rpc_update_plugin_installation(i_all, p_is_active => false) from inst;
 insert into public.work_orders (tenant_id, title) select a, 'Not sent' from ids;
+select private.expand_plugin_delivery_batches(100000);
 select is_empty('select * from pg_temp.sent()', 'an inactive installation gets nothing');
 select public.rpc_update_plugin_installation(i_all, p_is_active => true) from inst;
 
 select public.rpc_register_plugin('p_delete', 'p_delete', null, true, false);
 delete from public.work_orders where title = 'Not sent';
+select private.expand_plugin_delivery_batches(100000);
 select results_eq('select * from pg_temp.sent()', array['work_orders.delete -> p_all'],
   'an inactive plugin gets nothing');
 
 truncate int.plugin_deliveries cascade;
 update int.plugin_subscriptions set is_active = false where installation_id = (select i_all from inst);
 insert into public.work_orders (tenant_id, title) select a, 'Nobody listens' from ids;
+select private.expand_plugin_delivery_batches(100000);
 select is_empty('select * from pg_temp.sent()', 'an inactive subscription gets nothing');
 
 -- Rolled back changes queue nothing ----------------------------------------------------------------------
 update int.plugin_subscriptions set is_active = true;
 savepoint before_change;
 insert into public.work_orders (tenant_id, title) select a, 'Rolled back' from ids;
-select isnt_empty('select * from pg_temp.sent()', 'inside the transaction the delivery is queued');
+select isnt_empty('select * from int.plugin_queued_deliveries', 'inside the transaction the delivery is queued');
 rollback to savepoint before_change;
-select is_empty('select * from pg_temp.sent()', 'after the change rolls back, so does its delivery');
+select is_empty('select * from int.plugin_queued_deliveries', 'after the change rolls back, so does its delivery');
 
 -- Bodies stay well under pg_net's 64 KB ------------------------------------------------------------------
 create table public.documents (id bigint primary key, tenant_id uuid not null, body text not null);
@@ -166,6 +178,7 @@ select public.rpc_upsert_webhook_subscription(i_docs, 'public', 'documents', '{I
 truncate int.plugin_deliveries cascade;
 insert into public.documents select 1, a, repeat('x', 1000) from ids;
 insert into public.documents select 2, a, repeat('y', 60000) from ids;
+select private.expand_plugin_delivery_batches(100000);
 select is(
   (select payload #>> '{data,new_data,body}' from int.plugin_deliveries where payload #>> '{data,record_id}' = '1'),
   repeat('x', 1000), 'a small row is sent whole with include_payload');
@@ -184,6 +197,7 @@ select is(
 
 truncate int.plugin_deliveries cascade;
 update public.documents set body = body || '!' where id = 2;
+select private.expand_plugin_delivery_batches(100000);
 select is((select payload #> '{data,changed_fields}' from int.plugin_deliveries), '["body"]'::jsonb,
   'a truncated UPDATE still lists the changed fields');
 
@@ -195,6 +209,8 @@ select is_empty('select * from pg_temp.sent()', 'uninstalling removes the instal
 truncate int.plugin_deliveries cascade;
 insert into public.work_orders (tenant_id, title) select a, 'Queued before the unsubscribe' from ids;
 select public.rpc_delete_webhook_subscription(s.id) from int.plugin_subscriptions s, inst where s.installation_id = inst.i_all;
+-- The processor writes the deliveries queued before the unsubscribe only now.
+select private.expand_plugin_delivery_batches(100000);
 select results_eq('select * from pg_temp.sent()', array['work_orders.insert -> p_all'],
   'deleting a subscription keeps its queued deliveries');
 select is((select subscription_id from int.plugin_deliveries), null, 'their subscription_id becomes null');

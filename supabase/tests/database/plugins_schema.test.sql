@@ -1,6 +1,6 @@
 -- The plugin platform's tables, columns, indexes and triggers exist as the delivery processor expects.
 begin;
-select plan(40);
+select plan(46);
 
 select has_schema('int', 'schema int exists');
 select has_schema('audit', 'schema audit exists');
@@ -15,6 +15,8 @@ select has_table('int', 'plugin_installations', 'int.plugin_installations exists
 select has_table('int', 'plugin_subscriptions', 'int.plugin_subscriptions exists');
 select has_table('int', 'plugin_deliveries', 'int.plugin_deliveries exists');
 select has_table('int', 'plugin_delivery_attempts', 'int.plugin_delivery_attempts exists');
+select has_table('int', 'plugin_delivery_batches', 'int.plugin_delivery_batches exists');
+select has_view('int', 'plugin_queued_deliveries', 'int.plugin_queued_deliveries exists');
 
 select ok(
   (select c.relpersistence = 'p' from pg_class c where c.oid = 'int.plugin_deliveries'::regclass),
@@ -40,6 +42,20 @@ select columns_are('int', 'plugin_subscriptions', array[
   'id', 'installation_id', 'tenant_id', 'table_schema', 'table_name', 'operations',
   'changed_fields_allowlist', 'include_payload', 'is_active', 'created_at', 'updated_at'],
   'plugin_subscriptions has the contract''s columns');
+select columns_are('int', 'plugin_delivery_batches', array[
+  'id', 'tenant_id', 'installation_id', 'subscription_id', 'operations', 'changed_fields_allowlist',
+  'include_payload', 'audit_ids', 'expanded', 'delivery_id_seed', 'created_at'],
+  'plugin_delivery_batches has the contract''s columns');
+select ok(
+  (select c.relpersistence = 'p' and c.relrowsecurity from pg_class c
+   where c.oid = 'int.plugin_delivery_batches'::regclass),
+  'the batch queue is a logged table with RLS on');
+select is(
+  (select array_agg(distinct g.grantee::text order by g.grantee::text)
+   from information_schema.role_table_grants g
+   where g.table_schema = 'int' and g.table_name in ('plugin_delivery_batches', 'plugin_queued_deliveries')
+     and g.grantee in ('PUBLIC', 'anon', 'authenticated', 'service_role')),
+  null, 'clients have no grants on the batch queue or the queued-deliveries view');
 select col_default_is('int', 'plugin_installations', 'max_attempts', 8, 'installations allow 8 attempts by default');
 
 select has_index('int', 'plugin_deliveries', 'plugin_deliveries_due_idx', 'due deliveries are indexed');
@@ -61,10 +77,11 @@ select ok(
      and t.tgtype & 1 = 0 and (t.tgnewtable is not null or t.tgoldtable is not null)),
   'work_orders has three statement-level audit triggers with transition tables');
 select ok(audit.is_tracked('public.work_orders'), 'work_orders is audited');
-select ok(
-  (select t.tgtype & 1 = 0 and t.tgnewtable is not null from pg_trigger t
-   where t.tgrelid = 'audit.entity_changes'::regclass and t.tgname = 'fan_out_plugin_deliveries'),
-  'the fan-out is a statement-level trigger with a transition table');
+select is(
+  (select count(*)::int from pg_trigger t where t.tgrelid = 'audit.entity_changes'::regclass), 0,
+  'no trigger is left on audit.entity_changes: the audit trigger calls the fan-out directly');
+select has_function('audit', 'changes_captured', array['text', 'text', 'text', 'bigint[]', 'uuid[]'],
+  'the fan-out hook audit.changes_captured exists');
 
 select has_function('public', 'rpc_register_plugin', array['text', 'text', 'text', 'boolean', 'boolean'],
   'rpc_register_plugin exists');

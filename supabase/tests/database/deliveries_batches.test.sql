@@ -1,0 +1,165 @@
+-- The delivery queue: an audited statement queues one batch per matching active subscription (not one
+-- row per change); its deliveries are listed at once (pending, with their final id and body) and the
+-- processor writes them as rows a slice at a time, keeping those ids and bodies; the batch's snapshot
+-- of the subscription decides what is delivered; a batch of an uninstalled installation is dropped.
+begin;
+select plan(32);
+
+-- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
+\ir _fixtures/deliveries.sql
+
+-- Besides the fixture's INSERT subscriptions (deliveries_test, in A and in B), tenant A has:
+-- batches_more (INSERT, DELETE), batches_update (UPDATE of status only, with the row data) and
+-- batches_off (INSERT, installation inactive).
+select public.rpc_register_plugin(k, k) from unnest(array['batches_more', 'batches_update', 'batches_off']) as k;
+create temporary table inst on commit drop as
+select
+  (select id from int.plugin_installations
+   where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000' and plugin_key = 'deliveries_test') as i_a,
+  public.rpc_install_plugin('aaaaaaaa-aaaa-4000-8000-000000000000', 'batches_more',
+    '{"webhook_url": "https://hooks.example.com/more"}', 'deliveries_test_secret_a') as i_more,
+  public.rpc_install_plugin('aaaaaaaa-aaaa-4000-8000-000000000000', 'batches_update',
+    '{"webhook_url": "https://hooks.example.com/update"}', 'deliveries_test_secret_a') as i_update,
+  public.rpc_install_plugin('aaaaaaaa-aaaa-4000-8000-000000000000', 'batches_off',
+    '{"webhook_url": "https://hooks.example.com/off"}', 'deliveries_test_secret_a') as i_off;
+select public.rpc_upsert_webhook_subscription(i_more, 'public', 'work_orders', '{INSERT,DELETE}'),
+  public.rpc_upsert_webhook_subscription(i_update, 'public', 'work_orders', '{UPDATE}', '{status}', true),
+  public.rpc_upsert_webhook_subscription(i_off, 'public', 'work_orders', '{INSERT}'),
+  public.rpc_update_plugin_installation(i_off, p_is_active => false)
+from inst;
+
+-- One statement, five changes ------------------------------------------------------------------------
+insert into public.work_orders (tenant_id, title)
+select 'aaaaaaaa-aaaa-4000-8000-000000000000', 'Order ' || n from generate_series(1, 5) as n;
+
+select is((select count(*)::int from int.plugin_delivery_batches), 2,
+  'a 5-row INSERT queues one batch per matching subscription, not one per row');
+select results_eq(
+  $$select p.plugin_key, cardinality(b.audit_ids), b.expanded
+    from int.plugin_delivery_batches b join int.plugin_installations p on p.id = b.installation_id
+    order by p.plugin_key$$,
+  $$values ('batches_more'::text, 5, 0), ('deliveries_test', 5, 0)$$,
+  'each holds the statement''s 5 changes; the UPDATE-only, the inactive and the other tenant''s subscriptions get none'
+);
+select is((select count(*)::int from int.plugin_deliveries), 0, 'the statement itself writes no delivery row');
+select is((select count(*)::int from int.plugin_queued_deliveries), 10, 'it queues 10 deliveries');
+
+-- What the queue will write, as listed now.
+create temporary table listed on commit drop as
+select q.batch_id, q.position, q.id, q.installation_id, q.audit_id, q.payload from int.plugin_queued_deliveries q;
+grant select on listed to service_role;
+
+-- Listed at once ------------------------------------------------------------------------------------------
+set local role service_role;
+select set_config('request.jwt.claims', '{"role":"service_role"}', true);
+select set_eq(
+  $$select id, status, attempts, payload
+    from public.rpc_list_recent_deliveries('aaaaaaaa-aaaa-4000-8000-000000000000', p_limit => 500)$$,
+  $$select id, 'pending'::text, 0, payload from listed$$,
+  'rpc_list_recent_deliveries lists the queued deliveries as pending, attempt 0, with their final id and body'
+);
+select is((select count(*)::int from public.v_plugin_deliveries), 0,
+  'v_plugin_deliveries shows only written deliveries, not yet these');
+reset role;
+select set_config('request.jwt.claims', '', true);
+
+-- A queued delivery is pending: it cannot be redelivered yet, and the error says so.
+select throws_ok(
+  format('select public.rpc_redeliver_plugin_delivery(%L)', (select id from listed limit 1)),
+  '55000', null, 'a queued delivery cannot be redelivered: it is still pending'
+);
+select is((select count(*)::int from int.plugin_deliveries), 0, 'the refused redelivery writes nothing');
+
+-- Written a slice at a time ----------------------------------------------------------------------------
+select is(private.expand_plugin_delivery_batches(2), 2, 'expanding with a limit of 2 writes 2 deliveries');
+select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[2, 0],
+  'the oldest batch''s cursor advances by 2; the newer batch waits');
+
+set local role service_role;
+select set_config('request.jwt.claims', '{"role":"service_role"}', true);
+select set_eq(
+  $$select id, payload
+    from public.rpc_list_recent_deliveries('aaaaaaaa-aaaa-4000-8000-000000000000', p_limit => 500)$$,
+  $$select id, payload from listed$$,
+  'half written, the list still has each delivery once, with the same id and body'
+);
+select set_eq(
+  $$select id from public.v_plugin_deliveries$$,
+  $$select id from listed where batch_id = (select min(batch_id) from listed) and position <= 2$$,
+  'and v_plugin_deliveries now shows the 2 written ones: the first of the oldest batch'
+);
+reset role;
+select set_config('request.jwt.claims', '', true);
+
+select is(private.expand_plugin_delivery_batches(2), 2, 'a second limit of 2 writes 2 more');
+select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[4, 0],
+  'the cursor advances to 4');
+select is(private.expand_plugin_delivery_batches(1), 1, 'a limit of 1 writes the last of the oldest batch');
+select is((select count(*)::int from int.plugin_delivery_batches), 1, 'the finished batch is deleted');
+select set_eq(
+  $$select id, payload, status, attempts from int.plugin_deliveries$$,
+  $$select l.id, l.payload, 'pending'::text, 0 from listed l
+    where l.batch_id = (select min(batch_id) from listed)$$,
+  'the 5 rows are pending, with the ids and bodies they were listed with'
+);
+select is((select count(distinct audit_id)::int from int.plugin_deliveries), 5, 'each change is written once');
+select is(
+  (select count(*)::int from int.plugin_queued_deliveries q join int.plugin_deliveries d using (id)), 0,
+  'a written delivery is no longer queued'
+);
+
+select is(private.expand_plugin_delivery_batches(100000), 5, 'the rest is written in one go');
+select set_eq(
+  $$select id, installation_id, audit_id, payload from int.plugin_deliveries$$,
+  $$select id, installation_id, audit_id, payload from listed$$,
+  'all 10 deliveries are written once each, as listed'
+);
+select is((select count(*)::int from int.plugin_delivery_batches), 0, 'no batch is left');
+
+-- The allowlist at the time of the change decides --------------------------------------------------------
+truncate int.plugin_deliveries cascade;
+update public.work_orders set title = 'Order 1 (renamed)' where title = 'Order 1';
+update int.plugin_subscriptions set changed_fields_allowlist = '{title}'
+where installation_id = (select i_update from inst);
+select private.expand_plugin_delivery_batches(100000);
+select is(
+  (select count(*)::int from int.plugin_deliveries d join inst on d.installation_id = inst.i_update), 0,
+  'an UPDATE whose changed fields miss the allowlist it was queued with yields no delivery, even once the allowlist matches'
+);
+update public.work_orders set title = 'Order 1 (renamed again)' where title = 'Order 1 (renamed)';
+select private.expand_plugin_delivery_batches(100000);
+select is(
+  (select d.payload #> '{data,changed_fields}' from int.plugin_deliveries d join inst on d.installation_id = inst.i_update),
+  '["title"]'::jsonb,
+  'an UPDATE queued after the allowlist changed is delivered'
+);
+
+-- A batch of an uninstalled installation is dropped --------------------------------------------------
+truncate int.plugin_deliveries cascade;
+insert into public.work_orders (tenant_id, title) values ('aaaaaaaa-aaaa-4000-8000-000000000000', 'Order 6');
+select public.rpc_uninstall_plugin(i_more) from inst;
+select is((select count(*)::int from int.plugin_delivery_batches), 2, 'the uninstalled installation''s batch is still queued');
+select is(private.expand_plugin_delivery_batches(100000), 1,
+  'expanding drops the uninstalled installation''s batch without error and writes the other');
+select is((select count(*)::int from int.plugin_delivery_batches), 0, 'both batches are gone');
+select is((select array_agg(installation_id) from int.plugin_deliveries), (select array[i_a] from inst),
+  'only the installed subscription got a delivery');
+
+-- The processor reports what it wrote as "queued" ----------------------------------------------------
+truncate int.plugin_deliveries cascade;
+insert into public.work_orders (tenant_id, title)
+select 'aaaaaaaa-aaaa-4000-8000-000000000000', 'Order ' || n from generate_series(7, 9) as n;
+select is(
+  public.rpc_process_plugin_deliveries(2) - 'extended_leases' - 'not_sent',
+  '{"reconciled": 0, "delivered": 0, "retried": 0, "dead": 0, "expired_leases": 0, "queued": 2, "sent": 2}'::jsonb,
+  'a run writes at most p_limit queued deliveries, reports them as queued and sends them'
+);
+select is(public.rpc_process_plugin_deliveries(100) ->> 'queued', '1', 'the next run writes the rest');
+select is(public.rpc_process_plugin_deliveries(100) ->> 'queued', '0', 'then nothing is left to write');
+select is(
+  (select array_agg(status) from int.plugin_deliveries), array['in_flight', 'in_flight', 'in_flight'],
+  'every queued delivery was sent'
+);
+
+select * from finish();
+rollback;
