@@ -3,11 +3,15 @@
  * run against an untracked copy of the table (same columns, defaults, checks, indexes and foreign keys,
  * no audit triggers):
  * - bulk: one 10,000-row INSERT ... SELECT with three matching subscriptions, so the tracked insert also
- *   writes 10,000 audit rows and queues 30,000 deliveries (target: at most 2x the untracked insert);
- *   the same insert with the subscriptions switched off shows the audit share alone;
+ *   writes 10,000 audit rows and queues 30,000 deliveries (three batch rows; the processor writes the
+ *   delivery rows later) (target: at most 2x the untracked insert); the same insert with the
+ *   subscriptions switched off shows the audit share alone;
  * - single: 2,000 sequential single-row inserts, each its own transaction over one connection, with
  *   the same three subscriptions (target: at most 1.5x).
  * Each measurement is repeated, alternating tracked and untracked, and the medians are compared.
+ * Everything is measured twice: with commits durable as Supabase runs Postgres (fsync,
+ * synchronous_commit and full_page_writes on), and with durability off, which leaves only CPU work
+ * and so shows the overhead at its largest.
  *
  * Run with `deno task bench audit_fanout` (it starts a cluster and sets LOCAL_PG_ADMIN_URL and
  * LOCAL_PG_TEMPLATE), or with those two set to a cluster whose template has the migrations.
@@ -53,126 +57,181 @@ create trigger work_orders_untracked_touch_updated_at before update on public.wo
 
 type Table = "work_orders" | "work_orders_untracked";
 
+type Mode = "durable" | "cpu_only";
+
+const MODES: Record<Mode, { label: string; fsync: "on" | "off" }> = {
+  durable: { label: "durable commits (Supabase's settings)", fsync: "on" },
+  cpu_only: { label: "durability off (CPU only)", fsync: "off" },
+};
+
+async function setDurability(sql: postgres.Sql, mode: Mode) {
+  const value = MODES[mode].fsync;
+  await sql.unsafe(`alter system set fsync = ${value}`);
+  await sql.unsafe(`alter system set full_page_writes = ${value}`);
+  await sql.unsafe(`select pg_reload_conf()`);
+  await sql.unsafe(`set synchronous_commit = ${value}`);
+  // The reload reaches this backend between statements; wait until it has.
+  for (let i = 0; i < 100; i++) {
+    const [{ fsync }] = await sql<{ fsync: string }[]>`select current_setting('fsync') as fsync`;
+    if (fsync === value) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`fsync did not become ${value}`);
+}
+
+async function measure(sql: postgres.Sql, t: string) {
+  const reset = () =>
+    sql.unsafe(`truncate public.work_orders, public.work_orders_untracked, audit.entity_changes,
+      int.plugin_delivery_batches, int.plugin_deliveries, int.plugin_delivery_attempts cascade`);
+  const setSubscriptions = (active: boolean) =>
+    sql`update int.plugin_subscriptions set is_active = ${active}`;
+
+  const bulkInsert = async (table: Table) => {
+    await reset();
+    await sql`checkpoint`;
+    const started = performance.now();
+    await sql.unsafe(
+      `insert into public.${table} (tenant_id, title, priority)
+       select $1, 'Work order ' || g, (array['low', 'normal', 'high'])[1 + g % 3]
+       from generate_series(1, ${BULK_ROWS}) g`,
+      [t],
+    );
+    return performance.now() - started;
+  };
+
+  const singleInserts = async (table: Table) => {
+    await reset();
+    await sql`checkpoint`;
+    const started = performance.now();
+    for (let i = 0; i < SINGLE_INSERTS; i++) {
+      if (table === "work_orders") {
+        await sql`insert into public.work_orders (tenant_id, title) values (${t}, ${"Single " + i})`;
+      } else {
+        await sql`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${
+          "Single " + i
+        })`;
+      }
+    }
+    return performance.now() - started;
+  };
+
+  // Warm-up (plans, caches), and a check that the tracked insert really queues every delivery.
+  await bulkInsert("work_orders_untracked");
+  await bulkInsert("work_orders");
+  const [counts] = await sql<
+    { changes: number; batches: number; deliveries: number; distinct_ids: number }[]
+  >`
+    select (select count(*) from audit.entity_changes)::int as changes,
+      (select count(*) from int.plugin_delivery_batches)::int as batches,
+      count(*)::int as deliveries, count(distinct q.id)::int as distinct_ids
+    from int.plugin_queued_deliveries q`;
+  if (
+    counts.changes !== BULK_ROWS || counts.batches !== SUBSCRIPTIONS ||
+    counts.deliveries !== BULK_ROWS * SUBSCRIPTIONS || counts.distinct_ids !== counts.deliveries
+  ) {
+    throw new Error(
+      `expected ${BULK_ROWS} changes, ${SUBSCRIPTIONS} batches and ${BULK_ROWS * SUBSCRIPTIONS} distinct ` +
+        `queued deliveries, got ${JSON.stringify(counts)}`,
+    );
+  }
+  await singleInserts("work_orders_untracked");
+  await singleInserts("work_orders");
+
+  const bulk = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
+  for (let round = 0; round < BULK_ROUNDS; round++) {
+    // Alternate the order so that neither side always runs on a warmer machine.
+    if (round % 2 === 0) {
+      bulk.untracked.push(await bulkInsert("work_orders_untracked"));
+      bulk.tracked.push(await bulkInsert("work_orders"));
+    } else {
+      bulk.tracked.push(await bulkInsert("work_orders"));
+      bulk.untracked.push(await bulkInsert("work_orders_untracked"));
+    }
+    await setSubscriptions(false);
+    bulk.auditOnly.push(await bulkInsert("work_orders"));
+    await setSubscriptions(true);
+  }
+
+  const single = { untracked: [] as number[], tracked: [] as number[] };
+  for (let round = 0; round < SINGLE_ROUNDS; round++) {
+    if (round % 2 === 0) {
+      single.untracked.push(await singleInserts("work_orders_untracked"));
+      single.tracked.push(await singleInserts("work_orders"));
+    } else {
+      single.tracked.push(await singleInserts("work_orders"));
+      single.untracked.push(await singleInserts("work_orders_untracked"));
+    }
+  }
+
+  const b = {
+    rows: BULK_ROWS,
+    subscriptions: SUBSCRIPTIONS,
+    deliveries: BULK_ROWS * SUBSCRIPTIONS,
+    untracked_ms: median(bulk.untracked),
+    tracked_ms: median(bulk.tracked),
+    audit_only_ms: median(bulk.auditOnly),
+  };
+  const s = {
+    inserts: SINGLE_INSERTS,
+    subscriptions: SUBSCRIPTIONS,
+    untracked_ms: median(single.untracked),
+    tracked_ms: median(single.tracked),
+  };
+  return {
+    bulk: {
+      ...b,
+      ratio: b.tracked_ms / b.untracked_ms,
+      audit_only_ratio: b.audit_only_ms / b.untracked_ms,
+      target_ratio: TARGET_BULK,
+    },
+    single: { ...s, ratio: s.tracked_ms / s.untracked_ms, target_ratio: TARGET_SINGLE },
+    runs_ms: { bulk, single },
+  };
+}
+
+function report(mode: Mode, r: Awaited<ReturnType<typeof measure>>) {
+  const verdict = (ratio: number, target: number) => ratio <= target ? "meets" : "misses";
+  const { bulk: b, single: s } = r;
+  console.log(`${MODES[mode].label}:`);
+  console.log(
+    `  bulk insert of ${b.rows} rows: untracked ${fmt(b.untracked_ms)}, audited ${fmt(b.audit_only_ms)} ` +
+      `(${b.audit_only_ratio.toFixed(2)}x), audited + ${b.deliveries} deliveries queued ${
+        fmt(b.tracked_ms)
+      } ` +
+      `(${b.ratio.toFixed(2)}x, ${verdict(b.ratio, TARGET_BULK)} the target ${TARGET_BULK}x)`,
+  );
+  const each = (ms: number) => `${((ms / s.inserts) * 1000).toFixed(0)} µs each`;
+  console.log(
+    `  ${s.inserts} single-row inserts: untracked ${fmt(s.untracked_ms)} (${each(s.untracked_ms)}), ` +
+      `audited + ${SUBSCRIPTIONS} deliveries each ${fmt(s.tracked_ms)} (${each(s.tracked_ms)}; ` +
+      `${s.ratio.toFixed(2)}x, ${verdict(s.ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x)`,
+  );
+}
+
 async function main() {
   const db = await createTestDatabase();
   // One connection, so every statement pays the same round trip and sees the same session state.
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  let original: { fsync: string; full_page_writes: string } | undefined;
   try {
     await sql.unsafe(SETUP);
     const [{ t }] = await sql<{ t: string }[]>`select tenant_id::text as t from bench_ids`;
-
-    const reset = () =>
-      sql.unsafe(`truncate public.work_orders, public.work_orders_untracked, audit.entity_changes,
-        int.plugin_deliveries, int.plugin_delivery_attempts cascade`);
-    const setSubscriptions = (active: boolean) =>
-      sql`update int.plugin_subscriptions set is_active = ${active}`;
-
-    const bulkInsert = async (table: Table) => {
-      await reset();
-      const started = performance.now();
-      await sql.unsafe(
-        `insert into public.${table} (tenant_id, title, priority)
-         select $1, 'Work order ' || g, (array['low', 'normal', 'high'])[1 + g % 3]
-         from generate_series(1, ${BULK_ROWS}) g`,
-        [t],
-      );
-      return performance.now() - started;
-    };
-
-    const singleInserts = async (table: Table) => {
-      await reset();
-      const started = performance.now();
-      for (let i = 0; i < SINGLE_INSERTS; i++) {
-        if (table === "work_orders") {
-          await sql`insert into public.work_orders (tenant_id, title) values (${t}, ${"Single " + i})`;
-        } else {
-          await sql`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${
-            "Single " + i
-          })`;
-        }
-      }
-      return performance.now() - started;
-    };
-
-    // Warm-up (plans, caches), and a check that the tracked insert really fans out.
-    await bulkInsert("work_orders_untracked");
-    await bulkInsert("work_orders");
-    const [counts] = await sql<{ changes: number; deliveries: number }[]>`
-      select (select count(*) from audit.entity_changes)::int as changes,
-        (select count(*) from int.plugin_deliveries)::int as deliveries`;
-    if (counts.changes !== BULK_ROWS || counts.deliveries !== BULK_ROWS * SUBSCRIPTIONS) {
-      throw new Error(
-        `expected ${BULK_ROWS} changes and ${BULK_ROWS * SUBSCRIPTIONS} deliveries, got ` +
-          `${counts.changes} and ${counts.deliveries}`,
-      );
+    [original] = await sql<{ fsync: string; full_page_writes: string }[]>`
+      select current_setting('fsync') as fsync, current_setting('full_page_writes') as full_page_writes`;
+    const results: Partial<Record<Mode, Awaited<ReturnType<typeof measure>>>> = {};
+    for (const mode of Object.keys(MODES) as Mode[]) {
+      await setDurability(sql, mode);
+      results[mode] = await measure(sql, t);
+      report(mode, results[mode]!);
     }
-    await singleInserts("work_orders_untracked");
-    await singleInserts("work_orders");
-
-    const bulk = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
-    for (let round = 0; round < BULK_ROUNDS; round++) {
-      // Alternate the order so that neither side always runs on a warmer machine.
-      if (round % 2 === 0) {
-        bulk.untracked.push(await bulkInsert("work_orders_untracked"));
-        bulk.tracked.push(await bulkInsert("work_orders"));
-      } else {
-        bulk.tracked.push(await bulkInsert("work_orders"));
-        bulk.untracked.push(await bulkInsert("work_orders_untracked"));
-      }
-      await setSubscriptions(false);
-      bulk.auditOnly.push(await bulkInsert("work_orders"));
-      await setSubscriptions(true);
-    }
-
-    const single = { untracked: [] as number[], tracked: [] as number[] };
-    for (let round = 0; round < SINGLE_ROUNDS; round++) {
-      if (round % 2 === 0) {
-        single.untracked.push(await singleInserts("work_orders_untracked"));
-        single.tracked.push(await singleInserts("work_orders"));
-      } else {
-        single.tracked.push(await singleInserts("work_orders"));
-        single.untracked.push(await singleInserts("work_orders_untracked"));
-      }
-    }
-
-    const b = {
-      rows: BULK_ROWS,
-      subscriptions: SUBSCRIPTIONS,
-      deliveries: BULK_ROWS * SUBSCRIPTIONS,
-      untracked_ms: median(bulk.untracked),
-      tracked_ms: median(bulk.tracked),
-      audit_only_ms: median(bulk.auditOnly),
-    };
-    const s = {
-      inserts: SINGLE_INSERTS,
-      subscriptions: SUBSCRIPTIONS,
-      untracked_ms: median(single.untracked),
-      tracked_ms: median(single.tracked),
-    };
-    const bulkRatio = b.tracked_ms / b.untracked_ms;
-    const auditRatio = b.audit_only_ms / b.untracked_ms;
-    const singleRatio = s.tracked_ms / s.untracked_ms;
-    const verdict = (ratio: number, target: number) => ratio <= target ? "meets" : "misses";
-
-    console.log(
-      `bulk insert of ${b.rows} rows: untracked ${fmt(b.untracked_ms)}, audited ${fmt(b.audit_only_ms)} ` +
-        `(ratio ${auditRatio.toFixed(2)}x), audited + ${b.deliveries} deliveries ${fmt(b.tracked_ms)} ` +
-        `(ratio ${bulkRatio.toFixed(2)}x, ${verdict(bulkRatio, TARGET_BULK)} the target ${TARGET_BULK}x)`,
-    );
-    console.log(
-      `${s.inserts} single-row inserts: untracked ${fmt(s.untracked_ms)} ` +
-        `(${
-          ((s.untracked_ms / s.inserts) * 1000).toFixed(0)
-        } µs each), audited + ${SUBSCRIPTIONS} deliveries ` +
-        `each ${fmt(s.tracked_ms)} (${((s.tracked_ms / s.inserts) * 1000).toFixed(0)} µs each; ratio ` +
-        `${singleRatio.toFixed(2)}x, ${verdict(singleRatio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x)`,
-    );
-    writeResult("audit_fanout", {
-      bulk: { ...b, ratio: bulkRatio, audit_only_ratio: auditRatio, target_ratio: TARGET_BULK },
-      single: { ...s, ratio: singleRatio, target_ratio: TARGET_SINGLE },
-      runs_ms: { bulk, single },
-    });
+    writeResult("audit_fanout", results);
   } finally {
+    // The cluster is shared with the other benchmarks: leave it as it was.
+    if (original) {
+      await sql.unsafe(`alter system set fsync = ${original.fsync}`);
+      await sql.unsafe(`alter system set full_page_writes = ${original.full_page_writes}`);
+      await sql.unsafe(`select pg_reload_conf()`);
+    }
     await sql.end({ timeout: 5 });
     await db.close();
   }

@@ -1,11 +1,13 @@
 /**
- * The delivery processor's send path in SQL: claim (for update skip locked) + sign (HMAC-SHA256 twice,
- * key from Vault) + hand to net.http_post, for 20,000 pending deliveries, with no pg_net worker
- * running (nothing is sent; only the database side is measured).
- *
- * Side by side in the same run: the same claim + net.http_post + update loop without signing (no
- * Vault read, no HMAC; constant header values of the same size), to show what signing costs.
- * Target: at least 5,000 deliveries per second signed. Writes bench/results/delivery_processor.json.
+ * The delivery processor in SQL, for the 20,000 deliveries a 20,000-row insert queued, with no pg_net
+ * worker running (nothing is sent; only the database side is measured):
+ * - the whole run: write the delivery rows from the batches + claim (for update skip locked) + sign
+ *   (HMAC-SHA256 twice, key from Vault) + hand to net.http_post (target: at least 5,000 deliveries per
+ *   second);
+ * - the same run when the rows are already written (claim + sign + send only);
+ * - side by side: that claim + net.http_post + update loop without signing (no Vault read, no HMAC;
+ *   constant header values of the same size), to show what signing costs.
+ * Writes bench/results/delivery_processor.json.
  *
  * Run with `deno task bench delivery_processor` (it starts a throwaway cluster and sets
  * LOCAL_PG_ADMIN_URL and LOCAL_PG_TEMPLATE, as the tests get them).
@@ -23,7 +25,10 @@ if (!Deno.env.get("LOCAL_PG_ADMIN_URL") || !Deno.env.get("LOCAL_PG_TEMPLATE")) {
   Deno.exit(2);
 }
 
-/** A tenant with one installation subscribed to work_orders INSERTs, and DELIVERIES pending deliveries. */
+/**
+ * A tenant with one installation subscribed to work_orders INSERTs, and one insert that queued
+ * DELIVERIES deliveries. The batch is saved, so that every run can start from the same queue.
+ */
 async function setUp(sql: postgres.Sql): Promise<void> {
   await sql.begin(async (tx) => {
     const [{ id: tenantId }] = await tx`insert into public.tenants (name) values ('Bench') returning id`;
@@ -38,6 +43,7 @@ async function setUp(sql: postgres.Sql): Promise<void> {
       insert into public.work_orders (tenant_id, title)
       select ${tenantId}, 'Bench order ' || n from generate_series(1, ${DELIVERIES}::int) as n`;
   });
+  await sql.unsafe(`create table bench_batches as select * from int.plugin_delivery_batches`);
   // The baseline: the processor's claim and send step with the signing taken out (same header names,
   // constant values of the same length), so the difference between the two is the cost of signing.
   await sql.unsafe(`
@@ -94,19 +100,26 @@ async function setUp(sql: postgres.Sql): Promise<void> {
     $$;`);
 }
 
-/** Puts every delivery back to pending and empties pg_net's queue, then vacuums for a fair next run. */
-async function reset(sql: postgres.Sql): Promise<void> {
-  await sql`
-    update int.plugin_deliveries
-    set status = 'pending', attempts = 0, net_request_id = null, lease_expires_at = null,
-      next_attempt_at = now() - interval '1 second'`;
+/**
+ * Restores the queue as the insert left it (the batch, no delivery rows; with `written`, the rows
+ * written as the processor's first step would) and empties pg_net's queue, then vacuums for a fair
+ * next run.
+ */
+async function reset(sql: postgres.Sql, written: boolean): Promise<void> {
+  await sql`truncate int.plugin_deliveries, int.plugin_delivery_batches cascade`;
+  await sql`insert into int.plugin_delivery_batches overriding system value select * from bench_batches`;
+  if (written) await sql`select private.expand_plugin_delivery_batches(${DELIVERIES}::int)`;
   await sql`truncate net.http_request_queue`;
-  await sql.unsafe("vacuum analyze int.plugin_deliveries");
+  await sql.unsafe("vacuum analyze int.plugin_deliveries, int.plugin_delivery_batches");
 }
 
 /** Milliseconds for one call that must send every delivery. */
-async function timeSend(sql: postgres.Sql, query: () => Promise<number>): Promise<number> {
-  await reset(sql);
+async function timeSend(
+  sql: postgres.Sql,
+  written: boolean,
+  query: () => Promise<number>,
+): Promise<number> {
+  await reset(sql, written);
   const started = performance.now();
   const sent = await query();
   const elapsed = performance.now() - started;
@@ -121,20 +134,21 @@ try {
   const { sql } = db;
   let t = performance.now();
   await setUp(sql);
-  console.log(`${DELIVERIES} pending deliveries set up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  console.log(`${DELIVERIES} deliveries queued in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
+  const process = async () => {
+    const [{ counts }] = await sql<{ counts: { sent: number } }[]>`
+      select public.rpc_process_plugin_deliveries(${DELIVERIES}::int) as counts`;
+    return counts.sent;
+  };
+  const whole: number[] = [];
   const signed: number[] = [];
   const unsigned: number[] = [];
   for (let run = 0; run < RUNS; run++) {
-    signed.push(
-      await timeSend(sql, async () => {
-        const [{ counts }] = await sql<{ counts: { sent: number } }[]>`
-          select public.rpc_process_plugin_deliveries(${DELIVERIES}::int) as counts`;
-        return counts.sent;
-      }),
-    );
+    whole.push(await timeSend(sql, false, process));
+    signed.push(await timeSend(sql, true, process));
     unsigned.push(
-      await timeSend(sql, async () => {
+      await timeSend(sql, true, async () => {
         const [{ sent }] = await sql<
           { sent: number }[]
         >`select bench.send_unsigned(${DELIVERIES}::int) as sent`;
@@ -144,7 +158,7 @@ try {
   }
 
   // One HMAC pass in isolation: what signing alone costs per delivery.
-  await reset(sql);
+  await reset(sql, true);
   t = performance.now();
   await sql`
     select count(private.plugin_delivery_headers(
@@ -152,34 +166,40 @@ try {
     from int.plugin_deliveries d`;
   const signOnlyMs = performance.now() - t;
 
+  const wholeMs = median(whole);
   const signedMs = median(signed);
   const unsignedMs = median(unsigned);
   const perSecond = (ms: number) => Math.round(DELIVERIES / (ms / 1000));
   const result = {
     deliveries: DELIVERIES,
     runs: RUNS,
+    whole_run_ms: Math.round(wholeMs),
     signed_ms: Math.round(signedMs),
     unsigned_ms: Math.round(unsignedMs),
+    whole_run_per_second: perSecond(wholeMs),
     signed_per_second: perSecond(signedMs),
     unsigned_per_second: perSecond(unsignedMs),
     signing_cost_ratio: Number((signedMs / unsignedMs).toFixed(2)),
     sign_only_per_second: perSecond(signOnlyMs),
     target_per_second: TARGET_PER_SECOND,
-    meets_target: perSecond(signedMs) >= TARGET_PER_SECOND,
+    meets_target: perSecond(wholeMs) >= TARGET_PER_SECOND,
   };
   console.log(
-    `claim + sign + net.http_post: ${result.signed_per_second} deliveries/s ` +
-      `(${DELIVERIES} in ${result.signed_ms} ms, median of ${RUNS})`,
+    `write rows + claim + sign + net.http_post: ${result.whole_run_per_second} deliveries/s ` +
+      `(${DELIVERIES} in ${result.whole_run_ms} ms, median of ${RUNS})`,
   );
   console.log(
-    `same loop without signing:    ${result.unsigned_per_second} deliveries/s (${result.unsigned_ms} ms)`,
+    `claim + sign + net.http_post (rows written): ${result.signed_per_second} deliveries/s (${result.signed_ms} ms)`,
+  );
+  console.log(
+    `same loop without signing:                  ${result.unsigned_per_second} deliveries/s (${result.unsigned_ms} ms)`,
   );
   console.log(
     `signing costs ${result.signing_cost_ratio}x the unsigned loop; signing alone runs at ` +
       `${result.sign_only_per_second} deliveries/s`,
   );
   console.log(
-    `target >= ${TARGET_PER_SECOND}/s: ${result.meets_target ? "met" : "NOT met"}`,
+    `target >= ${TARGET_PER_SECOND}/s for the whole run: ${result.meets_target ? "met" : "NOT met"}`,
   );
   writeResult("delivery_processor", result);
 } finally {
