@@ -4,7 +4,7 @@
 -- Why: a change that commits must have its deliveries queued by the same commit (nothing lost, no
 -- delivery for a rolled-back change). The audit trigger hands each statement's audit ids to
 -- audit.changes_captured, which this migration fills in: one INSERT ... SELECT writes one batch row
--- per active subscription (of an active installation of an active plugin) to the changed table in
+-- per live subscription (it, its installation and its plugin active: is_live) to the changed table in
 -- any tenant the statement touched. The batch holds all of the statement's audit ids (a statement
 -- rarely spans tenants; the tenant is checked when the deliveries are built). The batch keeps the subscription's operations, allowlist and
 -- include_payload as they were, so the deliveries it stands for are decided at enqueue time even
@@ -53,9 +53,9 @@ create or replace function audit.changes_captured(
 )
 returns void
 language plpgsql
-set search_path = ''
--- One plan for the session: re-planning per statement costs more than a single-row fan-out itself.
-set plan_cache_mode = force_generic_plan
+-- No SET clauses: it runs only inside audit.capture_changes (security definer, search_path '', generic
+-- plans) and inherits those settings; every name below is qualified. Setting them again on each call
+-- costs a tenth of a single-row insert.
 as $$
 begin
   insert into int.plugin_delivery_batches
@@ -63,12 +63,10 @@ begin
   select s.tenant_id, s.installation_id, s.id, s.operations, s.changed_fields_allowlist, s.include_payload,
     p_audit_ids
   from int.plugin_subscriptions s
-  join int.plugin_installations i on i.id = s.installation_id and i.is_active
-  join int.plugins p on p.key = i.plugin_key and p.is_active
   where s.tenant_id = any (p_tenant_ids)
     and s.table_schema = p_table_schema
     and s.table_name = p_table_name
-    and s.is_active
+    and s.is_live
     -- An UPDATE statement may also record INSERTs and DELETEs (a changed primary key).
     and s.operations && case when p_op = 'UPDATE' then array['INSERT', 'UPDATE', 'DELETE'] else array[p_op] end;
 end

@@ -40,7 +40,7 @@ select columns_are('int', 'plugin_installations', array[
   'created_at', 'updated_at'], 'plugin_installations has the contract''s columns');
 select columns_are('int', 'plugin_subscriptions', array[
   'id', 'installation_id', 'tenant_id', 'table_schema', 'table_name', 'operations',
-  'changed_fields_allowlist', 'include_payload', 'is_active', 'created_at', 'updated_at'],
+  'changed_fields_allowlist', 'include_payload', 'is_active', 'is_live', 'created_at', 'updated_at'],
   'plugin_subscriptions has the contract''s columns');
 select columns_are('int', 'plugin_delivery_batches', array[
   'id', 'tenant_id', 'installation_id', 'subscription_id', 'operations', 'changed_fields_allowlist',
