@@ -6,7 +6,7 @@
  *   writes 10,000 audit rows and queues 30,000 deliveries (three batch rows; the processor writes the
  *   delivery rows later) (target: at most 2x the untracked insert); the same insert with the
  *   subscriptions switched off shows the audit share alone;
- * - single: 2,000 sequential single-row inserts, each its own transaction over one connection, with
+ * - single: blocks of 500 sequential single-row inserts, each its own transaction over one connection, with
  *   the same three subscriptions (target: at most 1.5x).
  * Each measurement is repeated, alternating tracked and untracked, and the medians are compared.
  * Everything is measured twice: with commits durable as Supabase runs Postgres (fsync,
@@ -26,9 +26,9 @@ if (!Deno.env.get("LOCAL_PG_ADMIN_URL") || !Deno.env.get("LOCAL_PG_TEMPLATE")) {
 }
 
 const BULK_ROWS = 10_000;
-const BULK_ROUNDS = 5;
-const SINGLE_INSERTS = 2_000;
-const SINGLE_ROUNDS = 3;
+const BULK_ROUNDS = 7;
+const SINGLE_INSERTS = 500;
+const SINGLE_ROUNDS = 9;
 const SUBSCRIPTIONS = 3;
 const TARGET_BULK = 2;
 const TARGET_SINGLE = 1.5;
