@@ -4,10 +4,10 @@
 --
 -- Why: an accepted change must reach its receivers or end visibly in `dead`, so the queue is made of
 -- ordinary LOGGED tables (pg_net's own tables are unlogged and its responses expire). The fan-out
--- (next migration) writes one batch row per matching subscription in the same transaction as the
--- statement: the audit ids it covers, a snapshot of the subscription's filter and payload choice, and
--- the seed of its delivery ids. Everything a delivery will be (id, body, headers but the signature
--- time) is fixed by that row and the immutable audit rows it names. The processor
+-- (next migration) writes one batch row per matching subscription (and 10,000 changes) in the same
+-- transaction as the statement: the audit ids it covers, a snapshot of the subscription's filter and
+-- payload choice, and the seed of its delivery ids. Everything a delivery will be (id, body, headers
+-- but the signature time) is fixed by that row and the immutable audit rows it names. The processor
 -- (rpc_process_plugin_deliveries, a later migration) turns batches into delivery rows a slice at a
 -- time, claims due rows, signs and sends them with pg_net, and records every try in the attempts log.
 -- Writing one narrow row per subscription rather than one wide row per change and subscription is
@@ -15,7 +15,8 @@
 --
 -- Batches carry no foreign keys (every key check would be paid by the audited write): the processor
 -- drops a batch whose installation is gone, and a delivery of a deleted subscription is still sent,
--- as it would be had it been a delivery row already.
+-- as it would be had it been a delivery row already. Nothing here deletes audit rows; a retention job
+-- for audit.entity_changes added later must keep the rows that a batch still names.
 
 create table int.plugin_delivery_batches (
   id bigint generated always as identity primary key,

@@ -5,10 +5,11 @@
 -- delivery for a rolled-back change). The audit trigger hands each statement's audit ids to
 -- audit.changes_captured, which this migration fills in: one INSERT ... SELECT writes one batch row
 -- per live subscription (it, its installation and its plugin active: is_live) to the changed table in
--- any tenant the statement touched. The batch holds all of the statement's audit ids (a statement
--- rarely spans tenants; the tenant is checked when the deliveries are built). The batch keeps the subscription's operations, allowlist and
--- include_payload as they were, so the deliveries it stands for are decided at enqueue time even
--- though their rows are written later, by the processor (private.expand_plugin_delivery_batches).
+-- any tenant the statement touched, and per 10,000 changes. A batch holds the statement's audit ids
+-- (a statement rarely spans tenants; the tenant is checked when the deliveries are built) and keeps
+-- the subscription's operations, allowlist and include_payload as they were, so the deliveries it
+-- stands for are decided at enqueue time even though their rows are written later, by the processor
+-- (private.expand_plugin_delivery_batches).
 --
 -- int.plugin_queued_deliveries shows the deliveries of the batches exactly as they will be written:
 --   id       private.plugin_delivery_id(delivery_id_seed, n) for the n-th audit id of the batch
@@ -61,8 +62,11 @@ begin
   insert into int.plugin_delivery_batches
     (tenant_id, installation_id, subscription_id, operations, changed_fields_allowlist, include_payload, audit_ids)
   select s.tenant_id, s.installation_id, s.id, s.operations, s.changed_fields_allowlist, s.include_payload,
-    p_audit_ids
+    p_audit_ids[chunk.first:chunk.first + 9999]
   from int.plugin_subscriptions s
+  -- At most 10,000 ids a batch, so that the processor reads a small array for each slice it writes
+  -- however large the statement was.
+  cross join pg_catalog.generate_series(1, pg_catalog.cardinality(p_audit_ids), 10000) as chunk(first)
   where s.tenant_id = any (p_tenant_ids)
     and s.table_schema = p_table_schema
     and s.table_name = p_table_name

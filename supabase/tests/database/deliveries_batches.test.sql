@@ -3,7 +3,7 @@
 -- processor writes them as rows a slice at a time, keeping those ids and bodies; the batch's snapshot
 -- of the subscription decides what is delivered; a batch of an uninstalled installation is dropped.
 begin;
-select plan(32);
+select plan(35);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -159,6 +159,28 @@ select is(public.rpc_process_plugin_deliveries(100) ->> 'queued', '0', 'then not
 select is(
   (select array_agg(status) from int.plugin_deliveries), array['in_flight', 'in_flight', 'in_flight'],
   'every queued delivery was sent'
+);
+
+-- A large statement is split into batches of at most 10,000 changes ---------------------------------------
+delete from int.plugin_delivery_batches;
+insert into public.work_orders (tenant_id, title)
+select 'bbbbbbbb-bbbb-4000-8000-000000000000', 'Bulk ' || n from generate_series(1, 10001) as n;
+select results_eq(
+  $$select cardinality(audit_ids) from int.plugin_delivery_batches order by id$$,
+  $$values (10000), (1)$$,
+  'a 10,001-row statement queues two batches for its one subscription: 10,000 changes and 1'
+);
+select is(
+  (select count(distinct id)::int from int.plugin_queued_deliveries),
+  10001,
+  'together they queue one delivery per change, each with its own id'
+);
+select is(
+  (select count(distinct q.audit_id)::int from int.plugin_queued_deliveries q
+   join audit.entity_changes c on c.id = q.audit_id
+   where c.new_data ->> 'title' like 'Bulk %'),
+  10001,
+  'and every change of the statement is in one of them'
 );
 
 select * from finish();
