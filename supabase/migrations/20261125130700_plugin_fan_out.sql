@@ -185,15 +185,17 @@ begin
   end if;
   -- One batch at a time, so that a run locks only the batches it writes.
   while v_left > 0 loop
-    select b.id, b.expanded, pg_catalog.cardinality(b.audit_ids) as size,
-      exists (select 1 from int.plugin_installations i where i.id = b.installation_id) as installed
+    select b.id, b.installation_id, b.expanded, pg_catalog.cardinality(b.audit_ids) as size
     into v_batch
     from int.plugin_delivery_batches b
     order by b.id
     limit 1
     for update of b skip locked;
     exit when not found;
-    if not v_batch.installed then
+    -- Held until commit, so an uninstall cannot remove the installation under the rows written next
+    -- (it waits, then deletes them with the installation).
+    perform 1 from int.plugin_installations i where i.id = v_batch.installation_id for key share;
+    if not found then
       delete from int.plugin_delivery_batches where id = v_batch.id;
       continue;
     end if;

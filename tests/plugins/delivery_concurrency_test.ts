@@ -174,3 +174,50 @@ Deno.test("two processors running concurrently deliver every delivery exactly on
     await stack.close();
   }
 });
+
+Deno.test("a processor that meets an uninstall in progress waits for it, then drops its queued deliveries", async () => {
+  const stack = await startTestStack({ netWorker: false });
+  const receiver = await startReceiver(SECRET);
+  try {
+    const { sql } = stack;
+    const installation = await installReceiver(sql, receiver);
+    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Uninstalled')`;
+
+    // The uninstall has deleted the installation but not committed yet.
+    let commit!: () => void;
+    const committing = new Promise<void>((resolve) => commit = resolve);
+    let deleted!: () => void;
+    const hasDeleted = new Promise<void>((resolve) => deleted = resolve);
+    const uninstall = sql.begin(async (tx) => {
+      await tx`select public.rpc_uninstall_plugin(${installation.installationId})`;
+      deleted();
+      await committing;
+    });
+    await hasDeleted;
+
+    let processed = false;
+    const processing = processOnOwnConnection(sql, 100).then((counts) => {
+      processed = true;
+      return counts;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(processed, false, "the processor waits for the uninstall to end");
+    commit();
+    await uninstall;
+
+    const counts = await processing;
+    assert.deepEqual(
+      [counts.queued, counts.sent],
+      [0, 0],
+      "nothing is written or sent for the removed installation",
+    );
+    const [left] = await sql`
+      select (select count(*)::int from int.plugin_delivery_batches) as batches,
+        (select count(*)::int from int.plugin_deliveries) as deliveries,
+        (select count(*)::int from net.http_request_queue) as requests`;
+    assert.deepEqual(left, { batches: 0, deliveries: 0, requests: 0 });
+  } finally {
+    await receiver.close();
+    await stack.close();
+  }
+});
