@@ -1,7 +1,8 @@
 /**
  * Two processors at once (pg_cron overlapping an on-demand run, or two schedulers) never send one
  * delivery twice, nor write a queued delivery twice: both the claims and the writing of queued
- * deliveries (int.plugin_delivery_batches) use `for update skip locked`.
+ * deliveries (int.plugin_delivery_batches) use `for update skip locked`. A processor that meets an
+ * uninstall in progress waits for it instead of failing its run.
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
