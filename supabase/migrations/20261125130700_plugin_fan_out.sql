@@ -25,13 +25,12 @@
 -- Delivery ids: a batch's random seed gives the first 80 bits (version 4 and variant bits included);
 -- the last 48 bits are the seed's own plus the position in the batch. The ids are unique, valid
 -- UUIDs, and one batch's ids sit next to each other in the primary key index, which keeps large
--- fan-outs cheap (a random UUID per row costs more and scatters the index).
+-- fan-outs cheap (a random UUID per row costs more and scatters the index). No SET clause, so that the
+-- planner inlines it (every name is qualified): listing and writing queued deliveries computes many.
 create function private.plugin_delivery_id(p_seed uuid, p_position bigint)
 returns uuid
 language sql
 immutable
-strict
-set search_path = ''
 as $$
   select (
     pg_catalog.left(p_seed::text, 24) || pg_catalog.lpad(pg_catalog.to_hex(
@@ -99,64 +98,82 @@ comment on function private.cap_plugin_delivery_data(jsonb) is
 
 revoke all on function private.cap_plugin_delivery_data(jsonb) from public, anon, authenticated;
 
+-- The body of a delivery. No SET clause, so that the planner inlines it (every name is qualified): the
+-- processor builds thousands of bodies per run, and rpc_list_recent_deliveries builds only those it
+-- returns.
+create function private.plugin_delivery_payload(
+  p_id uuid,
+  p_tenant_id uuid,
+  p_installation_id uuid,
+  p_include_payload boolean,
+  p_change audit.entity_changes
+)
+returns jsonb
+language sql
+immutable
+as $$
+  select pg_catalog.jsonb_build_object(
+    'id', p_id,
+    'type', (p_change).table_name || '.' || pg_catalog.lower((p_change).op),
+    'tenant_id', p_tenant_id,
+    'installation_id', p_installation_id,
+    'audit_id', (p_change).id,
+    'occurred_at', (p_change).created_at,
+    'data', case
+      when p_include_payload then private.cap_plugin_delivery_data(pg_catalog.jsonb_build_object(
+        'table_schema', (p_change).table_schema,
+        'table_name', (p_change).table_name,
+        'op', (p_change).op,
+        'record_id', (p_change).record_id,
+        'changed_fields', pg_catalog.to_jsonb((p_change).changed_fields),
+        'old_data', (p_change).old_data,
+        'new_data', (p_change).new_data))
+      else pg_catalog.jsonb_build_object(
+        'table_schema', (p_change).table_schema,
+        'table_name', (p_change).table_name,
+        'op', (p_change).op,
+        'record_id', (p_change).record_id,
+        'changed_fields', pg_catalog.to_jsonb((p_change).changed_fields))
+    end
+  )
+$$;
+
+comment on function private.plugin_delivery_payload(uuid, uuid, uuid, boolean, audit.entity_changes) is
+  'The JSON body of the delivery of an audited change: {id, type, tenant_id, installation_id, audit_id, occurred_at, data}.';
+
+revoke all on function private.plugin_delivery_payload(uuid, uuid, uuid, boolean, audit.entity_changes)
+  from public, anon, authenticated;
+
 create view int.plugin_queued_deliveries
 as
 select
-  d.batch_id,
-  d.position,
-  d.id,
-  d.tenant_id,
-  d.installation_id,
-  d.subscription_id,
-  d.audit_id,
-  d.event_type,
-  pg_catalog.jsonb_build_object(
-    'id', d.id,
-    'type', d.event_type,
-    'tenant_id', d.tenant_id,
-    'installation_id', d.installation_id,
-    'audit_id', d.audit_id,
-    'occurred_at', d.occurred_at,
-    'data', case
-      when d.include_payload then private.cap_plugin_delivery_data(pg_catalog.jsonb_build_object(
-        'table_schema', d.table_schema,
-        'table_name', d.table_name,
-        'op', d.op,
-        'record_id', d.record_id,
-        'changed_fields', pg_catalog.to_jsonb(d.changed_fields),
-        'old_data', d.old_data,
-        'new_data', d.new_data))
-      else pg_catalog.jsonb_build_object(
-        'table_schema', d.table_schema,
-        'table_name', d.table_name,
-        'op', d.op,
-        'record_id', d.record_id,
-        'changed_fields', pg_catalog.to_jsonb(d.changed_fields))
-    end
+  b.id as batch_id,
+  a.position,
+  private.plugin_delivery_id(b.delivery_id_seed, a.position) as id,
+  b.tenant_id,
+  b.installation_id,
+  s.id as subscription_id,
+  c.id as audit_id,
+  c.table_name || '.' || pg_catalog.lower(c.op) as event_type,
+  b.include_payload,
+  private.plugin_delivery_payload(
+    private.plugin_delivery_id(b.delivery_id_seed, a.position), b.tenant_id, b.installation_id, b.include_payload, c
   ) as payload,
-  d.created_at
-from (
-  select b.id as batch_id, a.position,
-    private.plugin_delivery_id(b.delivery_id_seed, a.position) as id,
-    b.tenant_id, b.installation_id, s.id as subscription_id, c.id as audit_id,
-    c.table_name || '.' || pg_catalog.lower(c.op) as event_type, b.include_payload,
-    c.created_at as occurred_at, c.table_schema, c.table_name, c.op, c.record_id, c.changed_fields,
-    c.old_data, c.new_data, b.created_at
-  from int.plugin_delivery_batches b
-  cross join lateral pg_catalog.unnest(b.audit_ids) with ordinality as a(audit_id, position)
-  join audit.entity_changes c on c.id = a.audit_id
-  -- a deleted subscription leaves its queued deliveries without one, as it does delivery rows
-  left join int.plugin_subscriptions s on s.id = b.subscription_id
-  where a.position > b.expanded
-    and c.tenant_id = b.tenant_id
-    and c.op = any (b.operations)
-    and (
-      c.op <> 'UPDATE'
-      or b.changed_fields_allowlist is null
-      or pg_catalog.cardinality(b.changed_fields_allowlist) = 0
-      or b.changed_fields_allowlist && c.changed_fields
-    )
-) d;
+  b.created_at
+from int.plugin_delivery_batches b
+cross join lateral pg_catalog.unnest(b.audit_ids) with ordinality as a(audit_id, position)
+join audit.entity_changes c on c.id = a.audit_id
+-- a deleted subscription leaves its queued deliveries without one, as it does delivery rows
+left join int.plugin_subscriptions s on s.id = b.subscription_id
+where a.position > b.expanded
+  and c.tenant_id = b.tenant_id
+  and c.op = any (b.operations)
+  and (
+    c.op <> 'UPDATE'
+    or b.changed_fields_allowlist is null
+    or pg_catalog.cardinality(b.changed_fields_allowlist) = 0
+    or b.changed_fields_allowlist && c.changed_fields
+  );
 
 comment on view int.plugin_queued_deliveries is
   'The deliveries of int.plugin_delivery_batches not yet written to int.plugin_deliveries, as they will be written.';

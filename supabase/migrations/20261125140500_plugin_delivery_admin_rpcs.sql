@@ -44,6 +44,18 @@ begin
   end if;
 
   return query
+  with queued as (
+    -- Deliveries of committed changes that the processor has not written as rows yet (pending, due):
+    -- the newest p_limit, chosen before any body is built.
+    select q.id, q.tenant_id, q.installation_id, q.subscription_id, q.audit_id, q.event_type,
+      q.include_payload, q.created_at
+    from int.plugin_queued_deliveries q
+    where q.tenant_id = p_tenant_id
+      and (p_installation_id is null or q.installation_id = p_installation_id)
+      and (p_status is null or p_status = 'pending')
+    order by q.created_at desc, q.id
+    limit p_limit
+  )
   select l.*
   from (
     select v.*
@@ -52,16 +64,13 @@ begin
       and (p_installation_id is null or v.installation_id = p_installation_id)
       and (p_status is null or v.status = p_status)
     union all
-    -- Deliveries of committed changes that the processor has not written as rows yet: pending and
-    -- due, with their final id and body.
-    select q.id, q.tenant_id, q.installation_id, i.plugin_key, q.subscription_id, q.audit_id, q.event_type,
-      'pending', 0, coalesce(i.max_attempts, 8), q.created_at, null, null, null, null, null, null, q.payload,
-      q.created_at, q.created_at
-    from int.plugin_queued_deliveries q
-    join int.plugin_installations i on i.id = q.installation_id
-    where q.tenant_id = p_tenant_id
-      and (p_installation_id is null or q.installation_id = p_installation_id)
-      and (p_status is null or p_status = 'pending')
+    select k.id, k.tenant_id, k.installation_id, i.plugin_key, k.subscription_id, k.audit_id, k.event_type,
+      'pending', 0, coalesce(i.max_attempts, 8), k.created_at, null, null, null, null, null, null,
+      private.plugin_delivery_payload(k.id, k.tenant_id, k.installation_id, k.include_payload, c),
+      k.created_at, k.created_at
+    from queued k
+    join audit.entity_changes c on c.id = k.audit_id
+    join int.plugin_installations i on i.id = k.installation_id
   ) l
   order by l.created_at desc, l.id
   limit p_limit;

@@ -3,7 +3,7 @@
 -- processor writes them as rows a slice at a time, keeping those ids and bodies; the batch's snapshot
 -- of the subscription decides what is delivered; a batch of an uninstalled installation is dropped.
 begin;
-select plan(35);
+select plan(36);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -57,6 +57,11 @@ select set_eq(
     from public.rpc_list_recent_deliveries('aaaaaaaa-aaaa-4000-8000-000000000000', p_limit => 500)$$,
   $$select id, 'pending'::text, 0, payload from listed$$,
   'rpc_list_recent_deliveries lists the queued deliveries as pending, attempt 0, with their final id and body'
+);
+select results_eq(
+  $$select id, payload from public.rpc_list_recent_deliveries('aaaaaaaa-aaaa-4000-8000-000000000000', p_limit => 3)$$,
+  $$select id, payload from listed order by id limit 3$$,
+  'with a smaller p_limit it lists the first of them in its order (newest first, then by id), bodies included'
 );
 select is((select count(*)::int from public.v_plugin_deliveries), 0,
   'v_plugin_deliveries shows only written deliveries, not yet these');
