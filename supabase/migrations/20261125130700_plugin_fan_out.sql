@@ -110,7 +110,9 @@ create function private.plugin_delivery_payload(
 )
 returns jsonb
 language sql
-immutable
+-- stable, not immutable: jsonb_build_object is (timestamps are written in the session's time zone),
+-- and an immutable function with a stable body is not inlined.
+stable
 as $$
   select pg_catalog.jsonb_build_object(
     'id', p_id,
