@@ -150,36 +150,36 @@ begin
     with written as (
       insert into audit.entity_changes (
         tenant_id, table_schema, table_name, op, record_id, changed_fields, old_data, new_data, actor
-    )
-    select coalesce((n.j ->> 'tenant_id')::uuid, (o.j ->> 'tenant_id')::uuid), tg_table_schema, tg_table_name,
-      case when o.j is null then 'INSERT' when n.j is null then 'DELETE' else 'UPDATE' end,
-      coalesce(n.rid, o.rid), coalesce(d.changed, '{}'), o.j, n.j, v_actor
-    from (
-      select r.j,
-        case
-          when v_single_key then r.j ->> v_pk1
-          else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
-                from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
-        end as rid
-      from (select pg_catalog.to_jsonb(x) as j from old_rows x offset 0) r
-    ) o
-    full join (
-      select r.j,
-        case
-          when v_single_key then r.j ->> v_pk1
-          else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
-                from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
-        end as rid
-      from (select pg_catalog.to_jsonb(x) as j from new_rows x offset 0) r
-    ) n on n.rid = o.rid
-    left join lateral (
-      select pg_catalog.array_agg(e.key order by e.key) as changed
-      from pg_catalog.jsonb_each(n.j) e
-      where o.j is not null and e.value is distinct from o.j -> e.key
-    ) d on true
-    -- Pairs whose values did not change write nothing; unpaired rows (primary key changed) always do.
-    where o.j is null or n.j is null or d.changed is not null
-    returning id, tenant_id
+      )
+      select coalesce((n.j ->> 'tenant_id')::uuid, (o.j ->> 'tenant_id')::uuid), tg_table_schema, tg_table_name,
+        case when o.j is null then 'INSERT' when n.j is null then 'DELETE' else 'UPDATE' end,
+        coalesce(n.rid, o.rid), coalesce(d.changed, '{}'), o.j, n.j, v_actor
+      from (
+        select r.j,
+          case
+            when v_single_key then r.j ->> v_pk1
+            else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+                  from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+          end as rid
+        from (select pg_catalog.to_jsonb(x) as j from old_rows x offset 0) r
+      ) o
+      full join (
+        select r.j,
+          case
+            when v_single_key then r.j ->> v_pk1
+            else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
+                  from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
+          end as rid
+        from (select pg_catalog.to_jsonb(x) as j from new_rows x offset 0) r
+      ) n on n.rid = o.rid
+      left join lateral (
+        select pg_catalog.array_agg(e.key order by e.key) as changed
+        from pg_catalog.jsonb_each(n.j) e
+        where o.j is not null and e.value is distinct from o.j -> e.key
+      ) d on true
+      -- Pairs whose values did not change write nothing; unpaired rows (primary key changed) always do.
+      where o.j is null or n.j is null or d.changed is not null
+      returning id, tenant_id
     )
     select (select pg_catalog.array_agg(w.id) from written w),
       (select pg_catalog.array_agg(distinct w.tenant_id) from written w)
