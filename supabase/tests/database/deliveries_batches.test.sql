@@ -3,7 +3,7 @@
 -- processor writes them as rows a slice at a time, keeping those ids and bodies; the batch's snapshot
 -- of the subscription decides what is delivered; a batch of an uninstalled installation is dropped.
 begin;
-select plan(36);
+select plan(38);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -74,6 +74,14 @@ select throws_ok(
   '55000', null, 'a queued delivery cannot be redelivered: it is still pending'
 );
 select is((select count(*)::int from int.plugin_deliveries), 0, 'the refused redelivery writes nothing');
+
+-- A run that fails after writing loses nothing: its rows and its cursor move roll back together.
+savepoint failed_run;
+select private.expand_plugin_delivery_batches(3);
+rollback to savepoint failed_run;
+select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[0, 0],
+  'a run that rolls back leaves every batch as it was');
+select is((select count(*)::int from int.plugin_queued_deliveries), 10, 'and every delivery still queued');
 
 -- Written a slice at a time ----------------------------------------------------------------------------
 select is(private.expand_plugin_delivery_batches(2), 2, 'expanding with a limit of 2 writes 2 deliveries');
