@@ -45,7 +45,7 @@ comment on column int.plugin_delivery_batches.audit_ids is
 comment on column int.plugin_delivery_batches.expanded is
   'How many of audit_ids (from the first) the processor has already turned into delivery rows.';
 comment on column int.plugin_delivery_batches.delivery_id_seed is
-  'The delivery ids: the n-th audit id gets private.plugin_delivery_id(delivery_id_seed, n).';
+  'The delivery ids: the seed''s first 80 bits, then its last 48 bits plus the audit id''s position in the batch.';
 
 alter table int.plugin_delivery_batches enable row level security;
 

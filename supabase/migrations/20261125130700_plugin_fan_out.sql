@@ -12,7 +12,7 @@
 -- (private.expand_plugin_delivery_batches).
 --
 -- int.plugin_queued_deliveries shows the deliveries of the batches exactly as they will be written:
---   id       private.plugin_delivery_id(delivery_id_seed, n) for the n-th audit id of the batch
+--   id       from the batch's delivery_id_seed and the audit id's position n in the batch (see below)
 --   type     <table_name>.<insert|update|delete>
 --   payload  {"id", "type", "tenant_id", "installation_id", "audit_id", "occurred_at",
 --             "data": {"table_schema", "table_name", "op", "record_id", "changed_fields"
@@ -21,28 +21,6 @@
 -- allowlist or the changed fields overlap it. With include_payload, a body that would exceed 48 KB
 -- drops old_data and new_data and says "payload_truncated": true instead; the receiver can fetch the
 -- row through the API. Audit rows are never updated, so the body is the same whenever it is built.
-
--- Delivery ids: a batch's random seed gives the first 80 bits (version 4 and variant bits included);
--- the last 48 bits are the seed's own plus the position in the batch. The ids are unique, valid
--- UUIDs, and one batch's ids sit next to each other in the primary key index, which keeps large
--- fan-outs cheap (a random UUID per row costs more and scatters the index). No SET clause, so that the
--- planner inlines it (every name is qualified): listing and writing queued deliveries computes many.
-create function private.plugin_delivery_id(p_seed uuid, p_position bigint)
-returns uuid
-language sql
-immutable
-as $$
-  select (
-    pg_catalog.left(p_seed::text, 24) || pg_catalog.lpad(pg_catalog.to_hex(
-      (('x' || pg_catalog.right(p_seed::text, 12))::bit(48)::bigint + p_position) % 281474976710656
-    ), 12, '0')
-  )::uuid
-$$;
-
-comment on function private.plugin_delivery_id(uuid, bigint) is
-  'The id of the delivery at a position of a batch: the seed''s first 80 bits, then its last 48 bits plus the position.';
-
-revoke all on function private.plugin_delivery_id(uuid, bigint) from public, anon, authenticated;
 
 create or replace function audit.changes_captured(
   p_table_schema text,
@@ -53,9 +31,8 @@ create or replace function audit.changes_captured(
 )
 returns void
 language plpgsql
--- No SET clauses: it runs only inside audit.capture_changes (security definer, search_path '', generic
--- plans) and inherits those settings; every name below is qualified. Setting them again on each call
--- costs a tenth of a single-row insert.
+set search_path = ''
+-- No plan_cache_mode here: it runs only inside audit.capture_changes and inherits its generic plans.
 as $$
 begin
   insert into int.plugin_delivery_batches
@@ -98,9 +75,8 @@ comment on function private.cap_plugin_delivery_data(jsonb) is
 
 revoke all on function private.cap_plugin_delivery_data(jsonb) from public, anon, authenticated;
 
--- The body of a delivery. No SET clause, so that the planner inlines it (every name is qualified): the
--- processor builds thousands of bodies per run, and rpc_list_recent_deliveries builds only those it
--- returns.
+-- The body of a delivery, built by the queue view below and by rpc_list_recent_deliveries (which builds
+-- only the bodies it returns).
 create function private.plugin_delivery_payload(
   p_id uuid,
   p_tenant_id uuid,
@@ -110,9 +86,9 @@ create function private.plugin_delivery_payload(
 )
 returns jsonb
 language sql
--- stable, not immutable: jsonb_build_object is (timestamps are written in the session's time zone),
--- and an immutable function with a stable body is not inlined.
+-- stable, not immutable: jsonb_build_object is (timestamps are written in the session's time zone).
 stable
+set search_path = ''
 as $$
   select pg_catalog.jsonb_build_object(
     'id', p_id,
@@ -146,24 +122,33 @@ comment on function private.plugin_delivery_payload(uuid, uuid, uuid, boolean, a
 revoke all on function private.plugin_delivery_payload(uuid, uuid, uuid, boolean, audit.entity_changes)
   from public, anon, authenticated;
 
+-- Delivery ids: a batch's random seed gives the first 80 bits (version 4 and variant bits included);
+-- the last 48 bits are the seed's own plus the position in the batch. The ids are unique, valid
+-- UUIDs, and one batch's ids sit next to each other in the primary key index, which keeps large
+-- fan-outs cheap (a random UUID per row costs more and scatters the index).
 create view int.plugin_queued_deliveries
 as
 select
   b.id as batch_id,
   a.position,
-  private.plugin_delivery_id(b.delivery_id_seed, a.position) as id,
+  k.id,
   b.tenant_id,
   b.installation_id,
   s.id as subscription_id,
   c.id as audit_id,
   c.table_name || '.' || pg_catalog.lower(c.op) as event_type,
   b.include_payload,
-  private.plugin_delivery_payload(
-    private.plugin_delivery_id(b.delivery_id_seed, a.position), b.tenant_id, b.installation_id, b.include_payload, c
-  ) as payload,
+  private.plugin_delivery_payload(k.id, b.tenant_id, b.installation_id, b.include_payload, c) as payload,
   b.created_at
 from int.plugin_delivery_batches b
 cross join lateral pg_catalog.unnest(b.audit_ids) with ordinality as a(audit_id, position)
+cross join lateral (
+  select (
+    pg_catalog.left(b.delivery_id_seed::text, 24) || pg_catalog.lpad(pg_catalog.to_hex(
+      (('x' || pg_catalog.right(b.delivery_id_seed::text, 12))::bit(48)::bigint + a.position) % 281474976710656
+    ), 12, '0')
+  )::uuid as id
+) k
 join audit.entity_changes c on c.id = a.audit_id
 -- a deleted subscription leaves its queued deliveries without one, as it does delivery rows
 left join int.plugin_subscriptions s on s.id = b.subscription_id
