@@ -1,6 +1,6 @@
 -- The plugin platform's tables, columns, indexes and triggers exist as the delivery processor expects.
 begin;
-select plan(46);
+select plan(47);
 
 select has_schema('int', 'schema int exists');
 select has_schema('audit', 'schema audit exists');
@@ -94,6 +94,18 @@ select has_function('public', 'rpc_upsert_webhook_subscription',
   array['uuid', 'text', 'text', 'text[]', 'text[]', 'boolean'], 'rpc_upsert_webhook_subscription exists');
 select has_function('public', 'rpc_delete_webhook_subscription', array['uuid'], 'rpc_delete_webhook_subscription exists');
 select has_function('private', 'require_tenant_role', array['uuid', 'text'], 'private.require_tenant_role exists');
+
+-- Supabase's Security Advisor warns about every function without a fixed search_path (lint 0011).
+select is_empty(
+  $$select n.nspname || '.' || p.proname
+    from pg_proc p
+    join pg_namespace n on n.oid = p.pronamespace
+    left join pg_depend d on d.objid = p.oid and d.deptype = 'e'
+    where n.nspname in ('public', 'private', 'int', 'audit')
+      and d.objid is null
+      and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')$$,
+  'every function of the project sets its search_path'
+);
 
 select * from finish();
 rollback;
