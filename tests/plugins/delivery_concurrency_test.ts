@@ -12,22 +12,30 @@ import { installReceiver, type ProcessCounts, processUntil, startReceiver, waitF
 const SECRET = "whsec-concurrency-0123456789";
 
 /**
- * Runs the processor in a transaction that stays open (its row locks held) until `release` is
- * called, and returns its counts once it has run. `done` settles when that transaction has ended.
+ * Runs `work` in a transaction that stays open (its locks held) until `release` is called. `result`
+ * settles once `work` has run; `done` when the transaction has ended.
  */
-function heldProcessor(sql: postgres.Sql, limit: number) {
+function heldTransaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>) {
   let release!: () => void;
   const held = new Promise<void>((resolve) => release = resolve);
-  let ran!: (counts: ProcessCounts) => void;
-  const counts = new Promise<ProcessCounts>((resolve) => ran = resolve);
+  let ran!: (value: T) => void;
+  const result = new Promise<T>((resolve) => ran = resolve);
   const done = sql.begin(async (tx) => {
-    const [{ counts }] = await tx<{ counts: ProcessCounts }[]>`
-      select public.rpc_process_plugin_deliveries(${limit}::int) as counts`;
-    ran(counts);
+    ran(await work(tx));
     await held;
   });
-  // If the processor fails, `counts` never settles: surface the failure instead of waiting forever.
-  return { counts: Promise.race([counts, done.then(() => counts)]), release, done };
+  // If `work` fails, `result` never settles: surface the failure instead of waiting forever.
+  return { result: Promise.race([result, done.then(() => result)]), release, done };
+}
+
+/** The processor in a held transaction: its claims and batch locks stay until `release`. */
+function heldProcessor(sql: postgres.Sql, limit: number) {
+  const held = heldTransaction(sql, async (tx) => {
+    const [{ counts }] = await tx<{ counts: ProcessCounts }[]>`
+      select public.rpc_process_plugin_deliveries(${limit}::int) as counts`;
+    return counts;
+  });
+  return { counts: held.result, release: held.release, done: held.done };
 }
 
 /** Runs the processor once on a connection of its own, beside a held transaction. */
@@ -185,26 +193,24 @@ Deno.test("a processor that meets an uninstall in progress waits for it, then dr
     await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Uninstalled')`;
 
     // The uninstall has deleted the installation but not committed yet.
-    let commit!: () => void;
-    const committing = new Promise<void>((resolve) => commit = resolve);
-    let deleted!: () => void;
-    const hasDeleted = new Promise<void>((resolve) => deleted = resolve);
-    const uninstall = sql.begin(async (tx) => {
-      await tx`select public.rpc_uninstall_plugin(${installation.installationId})`;
-      deleted();
-      await committing;
-    });
-    await hasDeleted;
-
-    let processed = false;
-    const processing = processOnOwnConnection(sql, 100).then((counts) => {
-      processed = true;
-      return counts;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(processed, false, "the processor waits for the uninstall to end");
-    commit();
-    await uninstall;
+    const uninstall = heldTransaction(
+      sql,
+      (tx) => tx`select public.rpc_uninstall_plugin(${installation.installationId})`,
+    );
+    let processing: Promise<ProcessCounts>;
+    try {
+      await uninstall.result;
+      let processed = false;
+      processing = processOnOwnConnection(sql, 100).then((counts) => {
+        processed = true;
+        return counts;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(processed, false, "the processor waits for the uninstall to end");
+    } finally {
+      uninstall.release();
+      await uninstall.done;
+    }
 
     const counts = await processing;
     assert.deepEqual(
