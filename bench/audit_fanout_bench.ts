@@ -7,7 +7,7 @@
  *   delivery rows later) (target: at most 2x the untracked insert); the same insert with the
  *   subscriptions switched off shows the audit share alone;
  * - single: blocks of 500 sequential single-row inserts, each its own transaction over one connection, with
- *   the same three subscriptions (target: at most 1.5x).
+ *   the same three subscriptions (target: at most 1.5x), and again with them switched off (the audit alone).
  * Each measurement is repeated, alternating tracked and untracked, and the medians are compared.
  * Everything is measured twice: with commits durable as Supabase runs Postgres (fsync,
  * synchronous_commit and full_page_writes on), and with durability off, which leaves only CPU work
@@ -152,7 +152,7 @@ async function measure(sql: postgres.Sql, t: string) {
     await setSubscriptions(true);
   }
 
-  const single = { untracked: [] as number[], tracked: [] as number[] };
+  const single = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
   for (let round = 0; round < SINGLE_ROUNDS; round++) {
     if (round % 2 === 0) {
       single.untracked.push(await singleInserts("work_orders_untracked"));
@@ -161,6 +161,9 @@ async function measure(sql: postgres.Sql, t: string) {
       single.tracked.push(await singleInserts("work_orders"));
       single.untracked.push(await singleInserts("work_orders_untracked"));
     }
+    await setSubscriptions(false);
+    single.auditOnly.push(await singleInserts("work_orders"));
+    await setSubscriptions(true);
   }
 
   const b = {
@@ -176,6 +179,7 @@ async function measure(sql: postgres.Sql, t: string) {
     subscriptions: SUBSCRIPTIONS,
     untracked_ms: median(single.untracked),
     tracked_ms: median(single.tracked),
+    audit_only_ms: median(single.auditOnly),
   };
   return {
     bulk: {
@@ -184,7 +188,12 @@ async function measure(sql: postgres.Sql, t: string) {
       audit_only_ratio: b.audit_only_ms / b.untracked_ms,
       target_ratio: TARGET_BULK,
     },
-    single: { ...s, ratio: s.tracked_ms / s.untracked_ms, target_ratio: TARGET_SINGLE },
+    single: {
+      ...s,
+      ratio: s.tracked_ms / s.untracked_ms,
+      audit_only_ratio: s.audit_only_ms / s.untracked_ms,
+      target_ratio: TARGET_SINGLE,
+    },
     runs_ms: { bulk, single },
   };
 }
@@ -203,6 +212,7 @@ function report(mode: Mode, r: Awaited<ReturnType<typeof measure>>) {
   const each = (ms: number) => `${((ms / s.inserts) * 1000).toFixed(0)} µs each`;
   console.log(
     `  ${s.inserts} single-row inserts: untracked ${fmt(s.untracked_ms)} (${each(s.untracked_ms)}), ` +
+      `audited ${fmt(s.audit_only_ms)} (${each(s.audit_only_ms)}; ${s.audit_only_ratio.toFixed(2)}x), ` +
       `audited + ${SUBSCRIPTIONS} deliveries each ${fmt(s.tracked_ms)} (${each(s.tracked_ms)}; ` +
       `${s.ratio.toFixed(2)}x, ${verdict(s.ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x)`,
   );
