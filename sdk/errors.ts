@@ -55,15 +55,16 @@ export class PluginsError extends Error {
 
   /** The right subclass for a supabase-js error. */
   static from(error: PostgrestErrorLike, rpc: string, status?: number): PluginsError {
-    const code = error.code ?? "unknown";
+    // supabase-js reports a network failure with an empty code (and status 0).
+    const code = error.code || "unknown";
     const options = { details: error.details ?? null, hint: error.hint ?? null, status, rpc };
     const Type = code === "42501"
       ? PluginsPermissionError
-      : code === "22023"
+      : code.startsWith("22")
       ? PluginsValidationError
       : code === "PT404" || code === "P0002"
       ? PluginsNotFoundError
-      : code === "23505"
+      : code === "23505" || code === "PT409"
       ? PluginsConflictError
       : PluginsError;
     return new Type(code, error.message, options);
@@ -75,7 +76,11 @@ export class PluginsPermissionError extends PluginsError {
   override name = "PluginsPermissionError";
 }
 
-/** `22023`: an argument was refused (bad key, non-https URL, unknown column, ...); nothing was written. */
+/**
+ * `22023` and the rest of SQLSTATE class 22 (data exceptions, e.g. `22P02` for an id that is not a
+ * uuid, `22003` for a number out of range): an argument was refused (bad key, non-https URL, unknown
+ * column, ...); nothing was written.
+ */
 export class PluginsValidationError extends PluginsError {
   override name = "PluginsValidationError";
 }
@@ -85,7 +90,10 @@ export class PluginsNotFoundError extends PluginsError {
   override name = "PluginsNotFoundError";
 }
 
-/** `23505`: it exists already (e.g. the plugin is installed in this tenant). */
+/**
+ * `23505` / `PT409`: it exists already (e.g. the plugin is installed in this tenant), or it is not in a
+ * state that allows the call (e.g. redelivering a delivery that is still pending).
+ */
 export class PluginsConflictError extends PluginsError {
   override name = "PluginsConflictError";
 }

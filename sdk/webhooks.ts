@@ -3,8 +3,9 @@
  *
  * - {@link verifyWebhook} checks an outbound delivery from the database on its raw body: the Standard
  *   Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`, which sign id and
- *   timestamp too; stale timestamps are refused) or, without them, `X-Plugin-Signature` (hex
- *   HMAC-SHA256 of the body). Comparisons are constant-time.
+ *   timestamp too; stale timestamps are refused), which the database sends with every delivery.
+ *   `X-Plugin-Signature` alone (hex HMAC-SHA256 of the body, which has no timestamp: an old delivery
+ *   replays forever) is accepted only with `allowXPluginSignature`. Comparisons are constant-time.
  * - {@link signInboundWebhook} signs a request to the `ingest-webhook` function (inbound actions).
  *
  * The secret is the plaintext of the installation's Vault secret (a raw key, not `whsec_` base64).
@@ -81,6 +82,12 @@ export interface VerifyWebhookOptions {
   toleranceSeconds?: number;
   /** Clock in ms (default Date.now), for tests. */
   now?: () => number;
+  /**
+   * Also accept `X-Plugin-Signature` alone, without the Standard Webhooks headers (default false).
+   * It signs only the body, which carries no time, so a captured delivery verifies forever: enable it
+   * only behind a durable dedupe on the delivery id. The database sends both with every delivery.
+   */
+  allowXPluginSignature?: boolean;
 }
 
 export interface VerifiedDelivery {
@@ -120,7 +127,9 @@ export async function verifyWebhook(
   let id: string;
   let timestamp: number | undefined;
   let scheme: VerifiedDelivery["scheme"];
-  if (h.get("webhook-signature")) {
+  // Any Standard Webhooks header selects that scheme, so blanking or dropping one of them cannot
+  // downgrade a request to the untimed X-Plugin-Signature.
+  if (h.has("webhook-signature") || h.has("webhook-id") || h.has("webhook-timestamp")) {
     try {
       ({ id, timestamp } = await verifyStandardWebhook(secret, rawBody, h, {
         format: "raw",
@@ -133,7 +142,7 @@ export async function verifyWebhook(
       throw new WebhookError(code, error.message);
     }
     scheme = "standard-webhooks";
-  } else if (h.get("x-plugin-signature")) {
+  } else if (h.get("x-plugin-signature") && options.allowXPluginSignature) {
     const deliveryId = h.get("x-plugin-delivery-id");
     if (!deliveryId) {
       throw new WebhookError("missing_headers", "X-Plugin-Signature needs X-Plugin-Delivery-Id");
@@ -149,7 +158,10 @@ export async function verifyWebhook(
   } else {
     throw new WebhookError(
       "missing_headers",
-      "No signature: expected webhook-id, webhook-timestamp and webhook-signature, or X-Plugin-Signature",
+      options.allowXPluginSignature
+        ? "No signature: expected webhook-id, webhook-timestamp and webhook-signature, or X-Plugin-Signature"
+        : "No signature: expected webhook-id, webhook-timestamp and webhook-signature (X-Plugin-Signature " +
+          "alone has no timestamp and is refused unless allowXPluginSignature is set)",
     );
   }
 

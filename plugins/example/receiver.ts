@@ -24,9 +24,23 @@ export interface ExampleReceiver {
   refused: number;
 }
 
+/** Logs a failed piece of background work: the delivery id and the error, never the payload. */
+function logWorkFailure(delivery: ReceivedDelivery, error: unknown): void {
+  console.error(JSON.stringify({
+    event: "delivery_work_failed",
+    delivery_id: delivery.id,
+    error: error instanceof Error ? error.message : String(error),
+  }));
+}
+
+/**
+ * The receiver's request handler. `onDelivery` is the work for a new delivery: it runs after the
+ * answer (a timer, not a microtask, so the response goes out first), and an error it throws or
+ * rejects with is logged instead of stopping the server.
+ */
 export function createExampleReceiver(
   secret: string,
-  onDelivery: (delivery: ReceivedDelivery) => void = () => {},
+  onDelivery?: (delivery: ReceivedDelivery) => void | Promise<void>,
 ): ExampleReceiver {
   const seen = new Set<string>();
   const state: ExampleReceiver = {
@@ -47,8 +61,15 @@ export function createExampleReceiver(
             payload: delivery.payload,
           };
           state.received.push(received);
-          // Real work (calling an external system) would be queued here, after the answer.
-          queueMicrotask(() => onDelivery(received));
+          // Real work (calling an external system) runs after the answer; a failure must not stop
+          // the server (an uncaught error would end the process).
+          if (onDelivery) {
+            setTimeout(() => {
+              Promise.resolve()
+                .then(() => onDelivery(received))
+                .catch((error) => logWorkFailure(received, error));
+            }, 0);
+          }
         }
         return Response.json({ received: true, verified: true, duplicate });
       } catch (error) {

@@ -17,9 +17,12 @@ Deno.test("PluginsError.from picks the subclass for the codes callers branch on"
   const cases = [
     ["42501", PluginsPermissionError],
     ["22023", PluginsValidationError],
+    ["22P02", PluginsValidationError],
+    ["22003", PluginsValidationError],
     ["PT404", PluginsNotFoundError],
     ["P0002", PluginsNotFoundError],
     ["23505", PluginsConflictError],
+    ["PT409", PluginsConflictError],
     ["PGRST202", PluginsError],
   ] as const;
   for (const [code, Type] of cases) {
@@ -37,6 +40,16 @@ Deno.test("PluginsError.from picks the subclass for the codes callers branch on"
     assert.equal(error.status, 400);
     assert.equal(error.rpc, "rpc_install_plugin");
   }
+});
+
+Deno.test("PluginsError.from names an error that came without a code (a network failure) unknown", () => {
+  const error = PluginsError.from(
+    { code: "", message: "TypeError: fetch failed", details: "", hint: "" },
+    "rpc_uninstall_plugin",
+    0,
+  );
+  assert.equal(error.constructor, PluginsError);
+  assert.equal(error.code, "unknown");
 });
 
 /** A supabase-js stand-in that records calls and answers like PostgREST. */

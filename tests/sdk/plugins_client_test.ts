@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import {
   createPluginsClient,
   PluginsConflictError,
-  PluginsError,
   PluginsNotFoundError,
   PluginsPermissionError,
   PluginsValidationError,
@@ -109,8 +108,13 @@ Deno.test("sdk: the plugin guide's steps work as written, and refusals are typed
       const redelivered = await adminClient.plugins.redeliver(deliveries[0].id);
       assert.equal(redelivered.status, "pending");
       await assert.rejects(adminClient.plugins.redeliver(deliveries[0].id), (error) => {
-        assert.ok(error instanceof PluginsError);
-        assert.equal(error.code, "55000");
+        assert.ok(error instanceof PluginsConflictError, String(error));
+        assert.deepEqual([error.code, error.status], ["PT409", 409]);
+        return true;
+      });
+      await assert.rejects(adminClient.plugins.redeliver(crypto.randomUUID()), (error) => {
+        assert.ok(error instanceof PluginsNotFoundError, String(error));
+        assert.deepEqual([error.code, error.status], ["PT404", 404]);
         return true;
       });
     });
@@ -177,6 +181,19 @@ Deno.test("sdk: the plugin guide's steps work as written, and refusals are typed
         },
       );
       assert.equal(await installed(), 0);
+    });
+
+    await t.step("an id that is not a uuid gets PluginsValidationError (22P02)", async () => {
+      await assert.rejects(adminClient.plugins.uninstall("not-a-uuid"), (error) => {
+        assert.ok(error instanceof PluginsValidationError, String(error));
+        assert.equal(error.code, "22P02");
+        assert.equal(error.status, 400);
+        return true;
+      });
+      await assert.rejects(
+        adminClient.plugins.listRecentDeliveries({ limit: 1.5 }),
+        (error) => error instanceof PluginsValidationError && error.code === "22P02",
+      );
     });
 
     await t.step("missing rows and duplicates get their own error types", async () => {

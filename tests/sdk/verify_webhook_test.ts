@@ -72,14 +72,50 @@ Deno.test("verifyWebhook takes fetch Headers, Node-style header objects and raw 
   assert.equal((await verifyWebhook(new TextEncoder().encode(body), node, SECRET)).id, delivery.id);
 });
 
-Deno.test("verifyWebhook falls back to X-Plugin-Signature without the Standard Webhooks headers", async () => {
+Deno.test("verifyWebhook accepts X-Plugin-Signature alone only when allowXPluginSignature is set", async () => {
   const delivery = payload();
   const body = JSON.stringify(delivery);
   const headers: Record<string, string> = await databaseHeaders(body, delivery.id);
   for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature"]) delete headers[name];
-  const verified = await verifyWebhook(body, headers, SECRET);
+  const verified = await verifyWebhook(body, headers, SECRET, { allowXPluginSignature: true });
   assert.equal(verified.scheme, "x-plugin-signature");
   assert.equal(verified.timestamp, undefined);
+});
+
+Deno.test("verifyWebhook refuses a stale delivery replayed without its Standard Webhooks headers", async () => {
+  // X-Plugin-Signature signs only the body, which has no time in it: a delivery captured a day ago
+  // still carries a valid one. Dropping (or blanking) the webhook-* headers must not skip the
+  // timestamp check.
+  const delivery = payload();
+  const body = JSON.stringify(delivery);
+  const dayOld = await databaseHeaders(body, delivery.id, SECRET, new Date(Date.now() - 86_400_000));
+  await rejects(verifyWebhook(body, dayOld, SECRET), "timestamp_too_old");
+  const stripped: Record<string, string> = { ...dayOld };
+  for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature"]) delete stripped[name];
+  await rejects(verifyWebhook(body, stripped, SECRET), "missing_headers");
+  await rejects(verifyWebhook(body, { ...dayOld, "webhook-signature": "" }, SECRET), "missing_headers");
+  await rejects(
+    verifyWebhook(body, { ...dayOld, "webhook-signature": "" }, SECRET, { allowXPluginSignature: true }),
+    "missing_headers",
+  );
+});
+
+Deno.test("verifyWebhook accepts any one matching signature of a space-separated list", async () => {
+  const delivery = payload();
+  const body = JSON.stringify(delivery);
+  const headers = await databaseHeaders(body, delivery.id);
+  const other = (await databaseHeaders(body, delivery.id, "rotated-out"))["webhook-signature"];
+  const good = headers["webhook-signature"];
+  for (const list of [`${other} ${good}`, `${good} ${other}`, `v2,${good.slice(3)} ${good}`]) {
+    assert.equal(
+      (await verifyWebhook(body, { ...headers, "webhook-signature": list }, SECRET)).id,
+      delivery.id,
+    );
+  }
+  await rejects(
+    verifyWebhook(body, { ...headers, "webhook-signature": `${other} v2,${good.slice(3)}` }, SECRET),
+    "invalid_signature",
+  );
 });
 
 Deno.test("verifyWebhook refuses a wrong secret, changed bytes and missing headers", async () => {
@@ -94,8 +130,8 @@ Deno.test("verifyWebhook refuses a wrong secret, changed bytes and missing heade
     "invalid_signature",
   );
   const hexOnly: Record<string, string> = await databaseHeaders(body, delivery.id, "wrong");
-  delete hexOnly["webhook-signature"];
-  await rejects(verifyWebhook(body, hexOnly, SECRET), "invalid_signature");
+  for (const name of ["webhook-id", "webhook-timestamp", "webhook-signature"]) delete hexOnly[name];
+  await rejects(verifyWebhook(body, hexOnly, SECRET, { allowXPluginSignature: true }), "invalid_signature");
   await rejects(verifyWebhook(body, { "content-type": "application/json" }, SECRET), "missing_headers");
 });
 
