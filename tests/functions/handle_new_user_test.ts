@@ -203,6 +203,27 @@ Deno.test("database webhook: an unreachable backend gives 500 and records failed
   }]);
 });
 
+Deno.test("database webhook: a redirect is a failure, never followed as a GET that looks like success", async () => {
+  const seen: string[] = [];
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const { pathname } = new URL(req.url);
+    seen.push(`${req.method} ${pathname} ${req.headers.get("x-api-key") ?? "-"}`);
+    if (pathname === "/api/users") {
+      return new Response(null, { status: 301, headers: { location: "/moved/users" } });
+    }
+    return Response.json([], { status: 200 }); // a list of users: not a provisioning
+  });
+  const { app, recorded } = harness("ok", {
+    apiUrl: `http://127.0.0.1:${server.addr.port}/api`,
+    fetch: globalThis.fetch,
+  });
+  const res = await app.request("/handleNewUser", fromDatabase(dbPayload()));
+  assert.equal(res.status, 500);
+  assert.equal((await res.json()).error, "backend_unavailable");
+  assert.deepEqual(recorded, [{ userId: USER_ID, status: "failed", error: "the backend answered HTTP 301" }]);
+  assert.deepEqual(seen, [`POST /api/users ${BACKEND_SECRET}`], "the key goes nowhere else");
+});
+
 Deno.test("database webhook: a backend refusal gives 500 backend_refused and records failed", async () => {
   const { app, recorded } = harness("refuse");
   const res = await app.request("/handleNewUser", fromDatabase(dbPayload()));
@@ -288,6 +309,16 @@ Deno.test("auth hook: a signed before-user-created call provisions the user and 
     last_name: "Hopper",
   });
   assert.equal(recorded.length, 0, "the user does not exist yet: nothing to record");
+});
+
+Deno.test('auth hook: a user without an email (Auth sends "") reaches the backend with email null', async () => {
+  const { app, calls } = harness("ok");
+  const res = await app.request(
+    "/handleNewUser",
+    await fromAuthHook(hookPayload({ email: "", phone: "4915112345678" })),
+  );
+  assert.equal(res.status, 200);
+  assert.deepEqual(calls[0].body, { id: USER_ID, email: null, first_name: "Grace", last_name: "Hopper" });
 });
 
 Deno.test("auth hook: a backend refusal rejects the signup with 200 and Auth's error shape", async () => {

@@ -81,6 +81,14 @@ Deno.test("ingest-webhook passes bytes on exactly, whitespace and unicode includ
   assert.equal(calls[0].body, body);
 });
 
+Deno.test("ingest-webhook refuses a body with a byte order mark as invalid JSON instead of passing it on changed", async () => {
+  const { app, calls } = harness();
+  const res = await app.request(`/ingest-webhook/${INSTALLATION}`, await signed(`\uFEFF${BODY}`));
+  assert.equal(res.status, 400);
+  assert.equal((await errorOf(res)).error, "invalid_json");
+  assert.equal(calls.length, 0);
+});
+
 Deno.test("ingest-webhook takes the installation from X-Plugin-Installation-Id too", async () => {
   const { app, calls } = harness();
   const res = await app.request(

@@ -3,7 +3,7 @@
  * one, and the Supabase keys (new JSON variables first, legacy ones as fallback).
  */
 import assert from "node:assert/strict";
-import { EnvError, envFrom, intFromEnv, loadEnv } from "../../supabase/functions/_shared/env.ts";
+import { EnvError, envFrom, intFromEnv, loadEnv, urlFromEnv } from "../../supabase/functions/_shared/env.ts";
 
 Deno.test("loadEnv() returns required and present optional variables", () => {
   const env = loadEnv(
@@ -81,5 +81,19 @@ Deno.test("intFromEnv() parses bounded whole numbers and names the variable when
       () => intFromEnv("T", bad, 5000, { min: 100, max: 9000 }),
       /^EnvError: T must be a whole number/,
     );
+  }
+});
+
+Deno.test("urlFromEnv() accepts http(s) URLs and names the variable, never the value, when it cannot", () => {
+  assert.equal(urlFromEnv("API_URL", "https://api.example.com/v2/"), "https://api.example.com/v2/");
+  assert.equal(urlFromEnv("API_URL", "http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+  for (const bad of ["api.example.com", "ftp://files.example.com", "https://", "not a url"]) {
+    assert.throws(() => urlFromEnv("API_URL", bad), (error: unknown) => {
+      assert.ok(error instanceof EnvError);
+      assert.deepEqual(error.missing, ["API_URL"]);
+      assert.match(error.message, /^API_URL must be an http\(s\) URL/);
+      assert.ok(!error.message.includes(bad), "the value is not echoed");
+      return true;
+    });
   }
 });

@@ -131,3 +131,12 @@ Deno.test("readBody() answers 413 beyond its limit, even without a Content-Lengt
   const streamed = await app.request("/demo/echo", { method: "POST", body: stream });
   assert.equal(streamed.status, 413);
 });
+
+Deno.test("readBody() returns the exact bytes sent: a leading byte order mark is kept, not dropped", async () => {
+  const app = createHttpApp({ functionName: "demo", log: () => {} });
+  app.post("/raw", async (c) => c.json({ text: await readBody(c, 64) }));
+  const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('{"a":1}')]);
+  const res = await app.request("/demo/raw", { method: "POST", body: bytes });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).text, '\uFEFF{"a":1}');
+});

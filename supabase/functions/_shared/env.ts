@@ -114,6 +114,24 @@ export function intFromEnv(
   return parsed;
 }
 
+/**
+ * Checks that a URL variable that was loaded as text is an absolute http or https URL, so that a
+ * value such as `api.example.com` stops the function at boot instead of failing every request as
+ * "could not be reached". Throws an {@link EnvError} naming the variable (never the value).
+ */
+export function urlFromEnv(name: string, value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new EnvError(`${name} must be an http(s) URL with a scheme and a host`, [name]);
+  }
+  return value.trim();
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }

@@ -157,7 +157,8 @@ export async function readBody(c: Context, maxBytes: number): Promise<string> {
     offset += chunk.length;
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    // ignoreBOM keeps a leading byte order mark: the text must be the exact bytes that were signed.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw new HttpError(400, "invalid_body", "The request body must be UTF-8 text");
   }

@@ -5,7 +5,7 @@
  * Provisioning is idempotent: the same user may be sent more than once (retries, the Auth hook and
  * the database trigger both firing, pg_net's at-least-once delivery). The request carries
  * `Idempotency-Key: <user id>`, and a 409 from the backend means "already provisioned", which counts
- * as success.
+ * as success. Redirects are not followed: a 3xx is a failure naming its status.
  */
 
 export interface BackendConfig {
@@ -37,13 +37,17 @@ export type ProvisionOutcome =
 /** Statuses that mean "this user is not acceptable", as opposed to "the backend has a problem". */
 const REFUSALS = new Set([400, 403, 422]);
 
-/** The backend user for an auth user id, email and user metadata (names only when present). */
+/**
+ * The backend user for an auth user id, email and user metadata (names only when present); an
+ * empty email is sent as null.
+ */
 export function backendUser(
   id: string,
   email: string | null | undefined,
   metadata: Record<string, unknown> | null | undefined,
 ): BackendUser {
-  const user: BackendUser = { id, email: email ?? null };
+  // Auth's hook payload has email "" for a user without one (phone sign-up), the table has null.
+  const user: BackendUser = { id, email: email || null };
   const firstName = metadataName(metadata, "first_name", "given_name");
   const lastName = metadataName(metadata, "last_name", "family_name");
   if (firstName) user.first_name = firstName;
@@ -65,6 +69,9 @@ export async function provisionUser(config: BackendConfig, user: BackendUser): P
       },
       body: JSON.stringify(user),
       signal: AbortSignal.timeout(config.timeoutMs),
+      // A followed 301/302 turns the POST into a GET (whose 200 would pass for a provisioning) and
+      // takes X-API-Key to wherever Location points: a redirect is a failure to fix in API_URL.
+      redirect: "manual",
     });
   } catch (error) {
     const name = (error as Error)?.name;

@@ -2,13 +2,12 @@
  * plugin-receiver: the example of what a partner runs to receive outbound plugin deliveries.
  * `POST /plugin-receiver` with the delivery JSON and the database's signature headers.
  *
- * In order: JSON content type (415), a signature header (401 `missing_signature`), the raw body
- * (413 beyond the limit), then the signature on those exact bytes with the shared secret:
- * - with Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`), which
- *   sign id and timestamp too: a timestamp more than 5 minutes off is 401 `stale_timestamp`, a
- *   mismatch 401 `invalid_signature`;
- * - otherwise `X-Plugin-Signature` (hex HMAC-SHA256 of the body, compared in constant time) with
- *   `X-Plugin-Delivery-Id`; a `webhook-timestamp` / `X-Plugin-Timestamp`, when sent, must be fresh.
+ * In order: JSON content type (415), the Standard Webhooks signature header (401 `missing_signature`),
+ * the raw body (413 beyond the limit), then the signature on those exact bytes with the shared secret:
+ * `webhook-id`, `webhook-timestamp` and `webhook-signature` sign id and timestamp too, so a timestamp
+ * more than 5 minutes off is 401 `stale_timestamp` and a mismatch 401 `invalid_signature`.
+ * `X-Plugin-Signature` alone is refused: it signs only the body, so a captured delivery stripped of its
+ * webhook-* headers would verify forever (the database sends both with every delivery).
  * Then the body's shape (400) and that its `id` is the signed delivery id (400). A delivery id seen
  * before is acknowledged with `duplicate: true` and not processed again. A new one is acknowledged at
  * once (200) and its work (`handleDelivery`, by default the callback through the inbound path) runs
@@ -25,7 +24,6 @@ import {
 } from "../_shared/http_app.ts";
 import {
   DEFAULT_TOLERANCE_SECONDS,
-  verifyHmacHex,
   verifyStandardWebhook,
   WebhookVerificationError,
 } from "../_shared/webhook_signature.ts";
@@ -54,8 +52,6 @@ export interface PluginReceiverDeps {
   log?: (line: string) => void;
 }
 
-const TIMESTAMP = /^\d{1,15}$/;
-
 function verificationFailure(error: WebhookVerificationError): HttpError {
   switch (error.code) {
     case "missing_headers":
@@ -78,45 +74,22 @@ export function createApp(deps: PluginReceiverDeps) {
   const log = deps.log ?? ((line: string) => console.log(line));
   const app = createHttpApp({ functionName: FUNCTION_NAME, log: deps.log });
 
-  /** Verifies the raw body; returns the signed delivery id. */
+  /** Verifies the raw body with the Standard Webhooks headers; returns the signed delivery id. */
   async function verify(c: AppContext, body: string): Promise<string> {
-    if (c.req.header("webhook-signature")) {
-      try {
-        const { id } = await verifyStandardWebhook(deps.secret, body, c.req.raw.headers, {
-          format: "raw",
-          toleranceSeconds: tolerance,
-          now,
-        });
-        const pluginId = c.req.header("x-plugin-delivery-id");
-        if (pluginId && pluginId !== id) {
-          throw new HttpError(400, "delivery_id_mismatch", "X-Plugin-Delivery-Id differs from webhook-id");
-        }
-        return id;
-      } catch (error) {
-        throw error instanceof WebhookVerificationError ? verificationFailure(error) : error;
+    try {
+      const { id } = await verifyStandardWebhook(deps.secret, body, c.req.raw.headers, {
+        format: "raw",
+        toleranceSeconds: tolerance,
+        now,
+      });
+      const pluginId = c.req.header("x-plugin-delivery-id");
+      if (pluginId && pluginId !== id) {
+        throw new HttpError(400, "delivery_id_mismatch", "X-Plugin-Delivery-Id differs from webhook-id");
       }
+      return id;
+    } catch (error) {
+      throw error instanceof WebhookVerificationError ? verificationFailure(error) : error;
     }
-    const deliveryId = c.req.header("x-plugin-delivery-id");
-    if (!deliveryId) {
-      throw new HttpError(401, "missing_signature", "X-Plugin-Signature needs X-Plugin-Delivery-Id");
-    }
-    if (!(await verifyHmacHex(deps.secret, body, c.req.header("x-plugin-signature")))) {
-      throw new HttpError(
-        401,
-        "invalid_signature",
-        "X-Plugin-Signature does not match: check the secret, and verify the raw body bytes before parsing them",
-      );
-    }
-    const timestamp = c.req.header("webhook-timestamp") ?? c.req.header("x-plugin-timestamp");
-    if (timestamp !== undefined) {
-      if (!TIMESTAMP.test(timestamp.trim())) {
-        throw new HttpError(401, "invalid_timestamp", "The timestamp header must be unix seconds");
-      }
-      if (Math.abs(Math.floor(now() / 1000) - Number(timestamp.trim())) > tolerance) {
-        throw new HttpError(401, "stale_timestamp", `The timestamp is more than ${tolerance} s off`);
-      }
-    }
-    return deliveryId;
   }
 
   async function process(delivery: PluginDelivery): Promise<void> {
@@ -160,11 +133,12 @@ export function createApp(deps: PluginReceiverDeps) {
         "Deliveries are sent as Content-Type: application/json",
       );
     }
-    if (!c.req.header("webhook-signature") && !c.req.header("x-plugin-signature")) {
+    if (!c.req.header("webhook-signature")) {
       throw new HttpError(
         401,
         "missing_signature",
-        "Send webhook-id, webhook-timestamp and webhook-signature, or X-Plugin-Signature with X-Plugin-Delivery-Id",
+        "Send webhook-id, webhook-timestamp and webhook-signature (X-Plugin-Signature alone has no timestamp " +
+          "and is refused)",
       );
     }
     const body = await readBody(c, maxBodyBytes);
