@@ -3,9 +3,10 @@
 -- Why: the inbound webhook action `work_order.add_comment` lets an installed plugin report back
 -- ("technician dispatched", "part ordered") without touching the work order's own fields. A comment
 -- always belongs to its work order's tenant: a trigger copies tenant_id from the work order, so no
--- writer can file a comment under another tenant. Members of the tenant read them through RLS; writes
--- go through RPCs and the inbound action path (definer code), never directly from clients. The table
--- is audited like work orders, so plugins can subscribe to new comments.
+-- writer can file a comment under another tenant, and another moves the comments along when the work
+-- order changes tenant. Members of the tenant read them through RLS; writes go through RPCs and the
+-- inbound action path (definer code), never directly from clients. The table is audited like work
+-- orders, so plugins can subscribe to new comments.
 
 create table public.work_order_comments (
   id uuid primary key default gen_random_uuid(),
@@ -16,7 +17,7 @@ create table public.work_order_comments (
   installation_id uuid null references int.plugin_installations (id) on delete set null,
   created_at timestamptz not null default now(),
   constraint work_order_comments_body_length
-    check (pg_catalog.length(pg_catalog.btrim(body)) between 1 and 4000)
+    check (pg_catalog.length(body) <= 4000 and pg_catalog.btrim(body) <> '')
 );
 
 comment on table public.work_order_comments is
@@ -61,6 +62,34 @@ revoke all on function private.work_order_comment_tenant() from public, anon, au
 create trigger work_order_comments_tenant
   before insert or update of work_order_id, tenant_id on public.work_order_comments
   for each row execute function private.work_order_comment_tenant();
+
+-- A work order can change tenant (the service role may move one, and so may a member of both
+-- tenants); its comments follow, or they would stay readable in the old tenant only.
+create function private.work_order_comments_follow_tenant()
+returns trigger
+language plpgsql
+-- definer: runs as whoever moved the work order (a member through RLS), who may not write comments.
+security definer
+set search_path = ''
+as $$
+begin
+  update public.work_order_comments c
+  set tenant_id = new.tenant_id
+  where c.work_order_id = new.id;
+  return null;
+end
+$$;
+
+comment on function private.work_order_comments_follow_tenant() is
+  'AFTER UPDATE OF tenant_id trigger on work_orders: moves the work order''s comments to its new tenant.';
+
+revoke all on function private.work_order_comments_follow_tenant() from public, anon, authenticated, service_role;
+
+create trigger work_orders_comments_follow_tenant
+  after update of tenant_id on public.work_orders
+  for each row
+  when (old.tenant_id is distinct from new.tenant_id)
+  execute function private.work_order_comments_follow_tenant();
 
 alter table public.work_order_comments enable row level security;
 

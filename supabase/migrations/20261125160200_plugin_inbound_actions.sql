@@ -206,7 +206,7 @@ begin
       pg_catalog.jsonb_build_object('action', v_action));
   end if;
   if pg_catalog.jsonb_typeof(p_args -> 'body') is distinct from 'string'
-    or pg_catalog.length(pg_catalog.btrim(v_body)) not between 1 and 4000
+    or pg_catalog.length(v_body) > 4000 or pg_catalog.btrim(v_body) = ''
   then
     return private.inbound_outcome('invalid_args', v_action || ': args.body must be a string of 1 to 4000 characters',
       pg_catalog.jsonb_build_object('action', v_action));
