@@ -109,14 +109,15 @@ begin
     -- Still queued (listed as pending, not written as a row yet)?
     select q.tenant_id into v_tenant_id from int.plugin_queued_deliveries q where q.id = p_delivery_id;
     if not found then
-      raise exception using errcode = 'P0002', message = format('delivery %s not found', p_delivery_id);
+      raise exception using errcode = 'PT404', message = format('delivery %s does not exist', p_delivery_id);
     end if;
     v_status := 'pending';
   end if;
   perform private.require_tenant_role(v_tenant_id, 'tenant.admin');
   if v_status not in ('dead', 'delivered') then
+    -- PT409: PostgREST answers 409 Conflict (a plain 55000 would be a 500, which clients retry).
     raise exception using
-      errcode = '55000',
+      errcode = 'PT409',
       message = format(
         'only a dead or delivered delivery can be redelivered; delivery %s is %s', p_delivery_id, v_status
       ),

@@ -71,7 +71,7 @@ select set_config('request.jwt.claims', '', true);
 -- A queued delivery is pending: it cannot be redelivered yet, and the error says so.
 select throws_ok(
   format('select public.rpc_redeliver_plugin_delivery(%L)', (select id from listed limit 1)),
-  '55000', null, 'a queued delivery cannot be redelivered: it is still pending'
+  'PT409', null, 'a queued delivery cannot be redelivered: it is still pending'
 );
 select is((select count(*)::int from int.plugin_deliveries), 0, 'the refused redelivery writes nothing');
 

@@ -70,7 +70,7 @@ select is(
 
 select throws_ok(
   format('select public.rpc_redeliver_plugin_delivery(%L)', (select id from delivery_of where status = s.status)),
-  '55000',
+  'PT409',
   format('only a dead or delivered delivery can be redelivered; delivery %s is %s',
     (select id from delivery_of where status = s.status), s.status),
   format('a %s delivery cannot be redelivered', s.status)
@@ -79,7 +79,8 @@ from unnest(array['pending', 'failed', 'in_flight']) as s(status);
 
 select throws_ok(
   'select public.rpc_redeliver_plugin_delivery(''00000000-0000-4000-8000-00000000dead'')',
-  'P0002', 'delivery 00000000-0000-4000-8000-00000000dead not found', 'an unknown delivery is reported as not found'
+  'PT404', 'delivery 00000000-0000-4000-8000-00000000dead does not exist',
+  'an unknown delivery is reported as not found (PT404: HTTP 404 through the API)'
 );
 select throws_ok(
   'select public.rpc_redeliver_plugin_delivery(null)', '22023', 'p_delivery_id is required',
