@@ -3,8 +3,9 @@
 -- Why: deliveries go to the tenant's own endpoint, signed with a key only the database can read.
 -- config holds non-secret routing: webhook_url (required), timeout_ms (optional, 500-30000, default
 -- 5000) and headers (optional, string values, never secrets). secret_ref is the NAME of a Vault
--- secret, checked to exist when it is set; its value is never read here and never returned. Only a
--- tenant.admin of the tenant installs, updates or uninstalls.
+-- secret, checked when it is set to exist, not to be one of the project's own secrets and not to be
+-- used by another tenant; its value is never read here and never returned. Only a tenant.admin of the
+-- tenant installs, updates or uninstalls.
 --
 -- webhook_url must use https and must not point at loopback, private, shared (CGNAT), link-local
 -- (169.254.0.0/16: cloud metadata), unspecified, multicast or reserved IPv4 addresses, nor at IPv6
@@ -328,10 +329,13 @@ $$;
 comment on function private.validate_installation_config(jsonb) is
   'Raises 22023 for an invalid installation config; returns it with timeout_ms filled in (default 5000).';
 
-create function private.validate_secret_ref(p_secret_ref text)
+-- A key signs what the database sends for one tenant and checks what that tenant's partner sends back.
+-- Pointing an installation at another tenant's key, or at one of the project's own secrets, would let
+-- this tenant's admin obtain messages signed with it; both are refused.
+create function private.validate_secret_ref(p_secret_ref text, p_tenant_id uuid)
 returns void
 language plpgsql
-stable
+volatile
 set search_path = ''
 as $$
 begin
@@ -342,6 +346,16 @@ begin
     raise exception using
       errcode = '22023', message = 'secret_ref must be a Vault secret name of at most 255 characters';
   end if;
+  -- The secrets the project's own migrations read with private.get_secret.
+  if p_secret_ref = any (array[
+    'handle_new_user_url', 'handle_new_user_secret', 'messages_webhook_url', 'messages_webhook_token',
+    'sendry_api_key', 'sendry_audience_id', 'sendry_api_base_url'
+  ]) then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('secret_ref %L is one of the project''s own secrets', p_secret_ref),
+      hint = 'Create a Vault secret for this installation, e.g. select vault.create_secret(''<key>'', ''<name>'');';
+  end if;
   -- Only the name is looked at; the secret's value is never read here.
   if not exists (select 1 from vault.secrets s where s.name = p_secret_ref) then
     raise exception using
@@ -349,11 +363,21 @@ begin
       message = pg_catalog.format('secret_ref %L does not name a Vault secret', p_secret_ref),
       hint = 'Create it first, e.g. select vault.create_secret(''<key>'', ''<name>'');';
   end if;
+  -- Until commit, so that two tenants cannot take the same name at once.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('plugin secret_ref ' || p_secret_ref, 0));
+  if exists (
+    select 1 from int.plugin_installations i where i.secret_ref = p_secret_ref and i.tenant_id <> p_tenant_id
+  ) then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('secret_ref %L is used by another tenant', p_secret_ref),
+      hint = 'Give each tenant its own Vault secret.';
+  end if;
 end
 $$;
 
-comment on function private.validate_secret_ref(text) is
-  'Raises 22023 unless a Vault secret with this name exists. Never reads the secret''s value.';
+comment on function private.validate_secret_ref(text, uuid) is
+  'Raises 22023 unless a Vault secret with this name exists, is not one of the project''s own and is used by no other tenant. Never reads the secret''s value.';
 
 create function private.validate_max_attempts(p_max_attempts int)
 returns void
@@ -398,7 +422,7 @@ revoke all on function private.allow_private_webhook_urls() from public, anon, a
 revoke all on function private.special_ip_range(inet) from public, anon, authenticated;
 revoke all on function private.validate_webhook_url(text) from public, anon, authenticated;
 revoke all on function private.validate_installation_config(jsonb) from public, anon, authenticated;
-revoke all on function private.validate_secret_ref(text) from public, anon, authenticated;
+revoke all on function private.validate_secret_ref(text, uuid) from public, anon, authenticated;
 revoke all on function private.validate_max_attempts(int) from public, anon, authenticated;
 revoke all on function private.installation_tenant(uuid) from public, anon, authenticated;
 
@@ -437,7 +461,7 @@ begin
       errcode = '22023', message = pg_catalog.format('plugin %L is not active and cannot be installed', p_plugin_key);
   end if;
   v_config := private.validate_installation_config(p_config);
-  perform private.validate_secret_ref(p_secret_ref);
+  perform private.validate_secret_ref(p_secret_ref, p_tenant_id);
   perform private.validate_max_attempts(p_max_attempts);
 
   select i.id into v_existing
@@ -478,9 +502,10 @@ security definer
 set search_path = ''
 as $$
 declare
+  v_tenant_id uuid := private.installation_tenant(p_installation_id);
   v_config jsonb;
 begin
-  perform private.require_tenant_role(private.installation_tenant(p_installation_id), 'tenant.admin');
+  perform private.require_tenant_role(v_tenant_id, 'tenant.admin');
   if p_config is null and p_secret_ref is null and p_is_active is null and p_max_attempts is null then
     raise exception using
       errcode = '22023', message = 'nothing to update: pass config, secret_ref, is_active or max_attempts';
@@ -489,7 +514,7 @@ begin
     v_config := private.validate_installation_config(p_config);
   end if;
   if p_secret_ref is not null then
-    perform private.validate_secret_ref(p_secret_ref);
+    perform private.validate_secret_ref(p_secret_ref, v_tenant_id);
   end if;
   if p_max_attempts is not null then
     perform private.validate_max_attempts(p_max_attempts);

@@ -15,12 +15,13 @@ select public.rpc_create_tenant('Tenant A', '00000000-0000-4000-8000-0000000000a
   public.rpc_create_tenant('Tenant B', '00000000-0000-4000-8000-0000000000b1') as b;
 select public.rpc_register_plugin(k, k) from unnest(array['p_all', 'p_status', 'p_delete', 'p_b', 'p_docs']) k;
 select vault.create_secret('signing-key', 'fan_out_hmac');
+select vault.create_secret('signing-key-b', 'fan_out_hmac_b');
 create temp table inst on commit drop as
 select
   public.rpc_install_plugin(a, 'p_all', '{"webhook_url":"https://hooks.example.com/all"}', 'fan_out_hmac') as i_all,
   public.rpc_install_plugin(a, 'p_status', '{"webhook_url":"https://hooks.example.com/status"}', 'fan_out_hmac') as i_status,
   public.rpc_install_plugin(a, 'p_delete', '{"webhook_url":"https://hooks.example.com/delete"}', 'fan_out_hmac') as i_delete,
-  public.rpc_install_plugin(b, 'p_b', '{"webhook_url":"https://hooks.example.com/b"}', 'fan_out_hmac') as i_b,
+  public.rpc_install_plugin(b, 'p_b', '{"webhook_url":"https://hooks.example.com/b"}', 'fan_out_hmac_b') as i_b,
   public.rpc_install_plugin(a, 'p_docs', '{"webhook_url":"https://hooks.example.com/docs"}', 'fan_out_hmac') as i_docs
 from ids;
 select public.rpc_upsert_webhook_subscription(i_all, 'public', 'work_orders', '{INSERT,UPDATE,DELETE}'),

@@ -1,7 +1,8 @@
 -- Installations: a tenant admin installs, updates and uninstalls; members and other tenants' admins are
--- refused; invalid config, secret_ref and plugin keys get clear errors; refused calls write nothing.
+-- refused; invalid config, secret_ref and plugin keys get clear errors (a key is never shared across
+-- tenants nor taken from the project's own secrets); refused calls write nothing.
 begin;
-select plan(39);
+select plan(41);
 
 set local client_min_messages = error;
 insert into auth.users (id, email) values
@@ -114,6 +115,14 @@ select throws_ok($$select public.rpc_update_plugin_installation(id, p_is_active 
   'another tenant''s admin cannot update the installation');
 select throws_ok($$select public.rpc_uninstall_plugin(id) from inst$$, '42501', null,
   'another tenant''s admin cannot uninstall it');
+select throws_ok(
+  $$select public.rpc_install_plugin(b, 'crm_sync', '{"webhook_url":"https://hooks.example.com/b"}', 'crm_sync_hmac_a2') from ids$$,
+  '22023', 'secret_ref ''crm_sync_hmac_a2'' is used by another tenant',
+  'another tenant cannot install with a key already used by this one');
+select throws_ok(
+  $$select public.rpc_install_plugin(b, 'crm_sync', '{"webhook_url":"https://hooks.example.com/b"}', 'handle_new_user_secret') from ids$$,
+  '22023', 'secret_ref ''handle_new_user_secret'' is one of the project''s own secrets',
+  'an installation cannot sign with one of the project''s own secrets');
 set local request.jwt.claims to '{"sub":"00000000-0000-4000-8000-0000000000a2","role":"authenticated"}';
 select throws_ok($$select public.rpc_update_plugin_installation(id, p_is_active => true) from inst$$, '42501', null,
   'a member cannot update the installation');
