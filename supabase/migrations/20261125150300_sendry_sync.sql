@@ -172,15 +172,23 @@ begin
     when no_data_found then
       raise warning 'sendry: user % not synced: % (the backfill will pick them up)', new.id, sqlerrm;
     when others then
-      -- Other errors may quote the URL: keep only their code.
+      -- Sendry is configured but the request could not be queued (a bad sendry_api_base_url, pg_net
+      -- missing): record it, so v_sendry_sync_failures shows it and rpc_sendry_retry_failed retries it.
+      -- Such errors may quote the URL: keep only their code.
       raise warning 'sendry: user % not synced: SQLSTATE %', new.id, sqlstate;
+      begin
+        insert into public.sendry_sync_log (user_id, source, attempt, status, error)
+        values (new.id, 'signup', 1, 'failed', 'not queued: SQLSTATE ' || sqlstate);
+      exception when others then
+        null; -- the signup must go through even if the log cannot be written
+      end;
   end;
   return null;
 end
 $$;
 
 comment on function private.sync_new_user_to_sendry() is
-  'Trigger on auth.users INSERT: queues the Sendry contact request; missing Vault secrets give a warning; never raises.';
+  'Trigger on auth.users INSERT: queues the Sendry contact request; missing Vault secrets give a warning, other failures a failed log row; never raises.';
 
 revoke all on function private.sync_new_user_to_sendry() from public, anon, authenticated, service_role;
 

@@ -1,7 +1,8 @@
 -- The auth.users INSERT trigger queues POST <base>/v1/contacts with the Vault key and the documented
--- body and logs it; missing secrets or no email: nothing sent, signup unaffected.
+-- body and logs it; missing secrets or no email: nothing sent, signup unaffected; a request that
+-- cannot be queued: logged as failed, signup unaffected.
 begin;
-select plan(11);
+select plan(12);
 set local client_min_messages = error;
 
 set local role supabase_auth_admin;
@@ -59,6 +60,17 @@ select is(
 insert into auth.users (id, phone) values ('00000000-0000-4000-8000-000000000005', '+15550100');
 select is((select count(*)::int from public.sendry_sync_log where user_id = '00000000-0000-4000-8000-000000000005'), 0,
   'a user without email is skipped');
+
+-- Configured but unusable (a base URL without a scheme): the signup goes through and the failure is
+-- logged where v_sendry_sync_failures and rpc_sendry_retry_failed find it.
+select vault.update_secret((select id from vault.secrets where name = 'sendry_api_base_url'), 'api.sendry.example');
+insert into auth.users (id, email) values ('00000000-0000-4000-8000-000000000006', 'dave@example.com');
+select is(
+  (select row(f.source, f.attempt, f.status_code, f.error)::text from public.v_sendry_sync_failures f
+   where f.user_id = '00000000-0000-4000-8000-000000000006'),
+  row('signup', 1, null::int, 'not queued: SQLSTATE P0001')::text,
+  'a request that cannot be queued is logged as failed, to be retried'
+);
 
 select ok(
   not has_table_privilege('authenticated', 'public.sendry_sync_log', 'select')
