@@ -38,19 +38,23 @@ grant select on table public.profiles to authenticated;
 grant select, insert, update, delete on table public.profiles to service_role;
 
 -- Names from signup metadata, trimmed and bounded; OAuth providers say given_name / family_name.
+-- Metadata is whatever the client sent at signup: only a non-blank string counts as a name.
 create or replace function private.metadata_name(p_metadata jsonb, p_key text, p_fallback_key text)
 returns text
 language sql
 immutable
 set search_path = ''
 as $$
-  select pg_catalog.left(
-    nullif(pg_catalog.btrim(coalesce(p_metadata ->> p_key, p_metadata ->> p_fallback_key)), ''),
+  select pg_catalog.left(coalesce(
+    nullif(pg_catalog.btrim(case when pg_catalog.jsonb_typeof(p_metadata -> p_key) = 'string'
+      then p_metadata ->> p_key end), ''),
+    nullif(pg_catalog.btrim(case when pg_catalog.jsonb_typeof(p_metadata -> p_fallback_key) = 'string'
+      then p_metadata ->> p_fallback_key end), '')),
     200)
 $$;
 
 comment on function private.metadata_name(jsonb, text, text) is
-  'The trimmed name under p_key (or p_fallback_key) in user metadata, at most 200 characters, or null.';
+  'The trimmed string under p_key (else p_fallback_key) in user metadata, at most 200 characters, or null.';
 
 revoke all on function private.metadata_name(jsonb, text, text) from public, anon, authenticated, service_role;
 

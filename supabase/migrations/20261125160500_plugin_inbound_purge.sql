@@ -15,7 +15,7 @@ declare
   v_log bigint;
   v_receipts bigint;
 begin
-  if p_log_retention is null or p_log_retention < interval '0' then
+  if p_log_retention is null or p_log_retention <= interval '0' then
     raise exception using
       errcode = '22023',
       message = pg_catalog.format('p_log_retention must be a positive interval, got %s',

@@ -1,6 +1,6 @@
 -- public.profiles: created at signup with names from metadata, readable only by their user.
 begin;
-select plan(10);
+select plan(11);
 set local client_min_messages = error;
 
 select has_table('public', 'profiles', 'public.profiles exists');
@@ -21,6 +21,18 @@ select results_eq(
            ('00000000-0000-4000-8000-0000000000b2', 'Bob', 'Builder', false),
            ('00000000-0000-4000-8000-0000000000c3', null::text, null::text, false)$$,
   'the signup trigger creates one profile per user with trimmed names (given/family as fallback)'
+);
+
+-- Metadata is client input: a name that is not a string, or blank, is not a name.
+set local role supabase_auth_admin;
+insert into auth.users (id, email, raw_user_meta_data)
+values ('00000000-0000-4000-8000-0000000000e5', 'eve@example.com',
+  '{"first_name": {"evil": true}, "given_name": "Eve", "last_name": "  ", "family_name": 42}');
+reset role;
+select is(
+  (select row(first_name, last_name)::text from public.profiles where id = '00000000-0000-4000-8000-0000000000e5'),
+  row('Eve', null::text)::text,
+  'names that are not strings or are blank are skipped (a string fallback is used)'
 );
 
 set local role authenticated;
