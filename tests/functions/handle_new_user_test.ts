@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createApp, type HandleNewUserDeps } from "../../supabase/functions/handleNewUser/app.ts";
+import { backendUser } from "../../supabase/functions/handleNewUser/backend.ts";
 import { standardWebhookHeaders } from "../../supabase/functions/_shared/webhook_signature.ts";
 
 const WEBHOOK_SECRET = "db-webhook-secret-for-tests";
@@ -156,6 +157,17 @@ Deno.test("database webhook: without names in the metadata only id and email are
   );
   assert.equal(res.status, 200);
   assert.deepEqual(calls[0].body, { id: USER_ID, email: null });
+});
+
+Deno.test("a handle_new_user_url with a trailing slash reaches the function, from the database and the hook", async () => {
+  const { app, calls } = harness("ok");
+  const fromTrigger = await app.request("/handleNewUser/", fromDatabase(dbPayload()));
+  assert.equal(fromTrigger.status, 200);
+  assert.equal((await fromTrigger.json()).status, "provisioned");
+  const fromHook = await app.request("/handleNewUser/", await fromAuthHook(hookPayload()));
+  assert.equal(fromHook.status, 200);
+  assert.deepEqual(await fromHook.json(), {});
+  assert.equal(calls.length, 2);
 });
 
 Deno.test("database webhook: a 409 from the backend means already provisioned, which is success", async () => {
@@ -391,4 +403,16 @@ Deno.test("auth hook: AUTH_HOOK_SECRET may list two secrets separated by | while
     await fromAuthHook(hookPayload(), { secret: next }),
   );
   assert.equal(signedWithNext.status, 200);
+});
+
+Deno.test("backendUser takes only non-blank string names from metadata, as the profiles trigger does", () => {
+  assert.deepEqual(
+    backendUser("00000000-0000-4000-8000-0000000000e5", "eve@example.com", {
+      first_name: { evil: true },
+      given_name: " Eve ",
+      last_name: "  ",
+      family_name: 42,
+    }),
+    { id: "00000000-0000-4000-8000-0000000000e5", email: "eve@example.com", first_name: "Eve" },
+  );
 });

@@ -99,6 +99,18 @@ Deno.test("ingest-webhook takes the installation from X-Plugin-Installation-Id t
   assert.equal(calls[0].installationId, INSTALLATION);
 });
 
+Deno.test("ingest-webhook accepts a trailing slash after the installation id or the function name", async () => {
+  const { app, calls } = harness();
+  const byPath = await app.request(`/ingest-webhook/${INSTALLATION}/`, await signed());
+  assert.equal(byPath.status, 200);
+  const byHeader = await app.request(
+    "/ingest-webhook/",
+    await signed(BODY, { "x-plugin-installation-id": INSTALLATION }, "dlv-2"),
+  );
+  assert.equal(byHeader.status, 200);
+  assert.deepEqual(calls.map((c) => c.installationId), [INSTALLATION, INSTALLATION]);
+});
+
 Deno.test("ingest-webhook accepts the X-Plugin-* headers with a hex signature", async () => {
   const { app, calls } = harness();
   const timestamp = String(Math.floor(Date.now() / 1000));

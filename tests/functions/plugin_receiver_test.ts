@@ -96,6 +96,17 @@ Deno.test("plugin-receiver verifies the database's signatures, acknowledges and 
   assert.deepEqual(handled, [payload]);
 });
 
+Deno.test("plugin-receiver accepts a webhook_url with a trailing slash", async () => {
+  const { app, handled, background } = harness();
+  const payload = delivery();
+  const { body, headers } = await signedByDatabase(payload);
+  const res = await app.request("/plugin-receiver/", { method: "POST", headers, body });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { received: true, delivery_id: payload.id, duplicate: false });
+  await background.idle();
+  assert.deepEqual(handled, [payload]);
+});
+
 Deno.test("plugin-receiver accepts every uuid PostgreSQL can hold, not only RFC 4122 variants", async () => {
   const { handled, background, post } = harness();
   const payload = delivery({
@@ -317,6 +328,87 @@ Deno.test("the callback retries 5xx and network errors, and gives up on 4xx at o
     (e) => e instanceof CallbackError && e.code === "invalid_signature",
   );
   assert.equal(calls, 1);
+});
+
+Deno.test("the callback fails a 2xx answer that is not a JSON object as unexpected_answer, without retrying", async () => {
+  for (const answer of [Response.json(null), Response.json([1]), new Response("<html>ok</html>")]) {
+    let calls = 0;
+    const handle = createIngestCallback({
+      ingestUrl: "https://project.example/ingest",
+      secret: SECRET,
+      backoffMs: () => 1,
+      fetch: () => {
+        calls++;
+        return Promise.resolve(answer.clone());
+      },
+    });
+    await assert.rejects(
+      handle(delivery()),
+      (e) =>
+        e instanceof CallbackError && e.code === "unexpected_answer" && e.status === 200 &&
+        /answered 200 without a JSON object/.test(e.message),
+    );
+    assert.equal(calls, 1, "a 2xx is final");
+  }
+});
+
+Deno.test("the callback retries a 5xx whose body is JSON null, and gives up on such a 4xx at once", async () => {
+  let calls = 0;
+  const flaky = createIngestCallback({
+    ingestUrl: "https://project.example/ingest",
+    secret: SECRET,
+    backoffMs: () => 1,
+    fetch: () => {
+      calls++;
+      return Promise.resolve(calls === 1 ? Response.json(null, { status: 503 }) : Response.json({}));
+    },
+  });
+  assert.deepEqual(await flaky(delivery()), {
+    action: "work_order.set_external_ref",
+    status: 200,
+    duplicate: false,
+  });
+  assert.equal(calls, 2);
+
+  calls = 0;
+  const refused = createIngestCallback({
+    ingestUrl: "https://project.example/ingest",
+    secret: SECRET,
+    backoffMs: () => 1,
+    fetch: () => {
+      calls++;
+      return Promise.resolve(Response.json(null, { status: 401 }));
+    },
+  });
+  await assert.rejects(refused(delivery()), (e) => e instanceof CallbackError && e.code === "http_401");
+  assert.equal(calls, 1);
+});
+
+Deno.test("plugin-receiver logs a null callback answer as a clear delivery_failed and forgets the id", async () => {
+  const background = createBackground();
+  const logs: string[] = [];
+  const app = createApp({
+    secret: SECRET,
+    handleDelivery: createIngestCallback({
+      ingestUrl: "https://project.example/ingest",
+      secret: SECRET,
+      fetch: () => Promise.resolve(Response.json(null)),
+    }),
+    waitUntil: background.waitUntil,
+    log: (line) => logs.push(line),
+  });
+  const payload = delivery();
+  const { body, headers } = await signedByDatabase(payload);
+  const res = await app.request("/plugin-receiver", { method: "POST", headers, body });
+  assert.equal(res.status, 200);
+  await background.idle();
+  const failed = logs.map((l) => JSON.parse(l)).find((l) => l.event === "delivery_failed");
+  assert.equal(failed?.delivery_id, payload.id);
+  assert.match(failed.error, /^CallbackError: ingest-webhook answered 200 without a JSON object/);
+  assert.doesNotMatch(failed.error, /TypeError/);
+  const again = await app.request("/plugin-receiver", { method: "POST", headers, body });
+  assert.equal((await again.json()).duplicate, false, "a redelivery is processed again");
+  await background.idle();
 });
 
 Deno.test("only new work orders lead to a callback", () => {

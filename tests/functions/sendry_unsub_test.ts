@@ -58,6 +58,14 @@ Deno.test("a valid contact.unsubscribed is recorded and acknowledged", async () 
   }]);
 });
 
+Deno.test("a webhook URL saved with a trailing slash reaches the function", async () => {
+  const { app, calls } = harness();
+  const res = await app.request("/sendry-unsub/", await signed(unsubscribed(), "msg_slash"));
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { received: true, duplicate: false, matched_users: 1 });
+  assert.equal(calls.length, 1);
+});
+
 Deno.test("a webhook signed by the standardwebhooks package is accepted", async () => {
   const { app } = harness();
   const body = JSON.stringify(unsubscribed());
@@ -122,15 +130,62 @@ Deno.test("a bad signature, a wrong key, a stale timestamp or missing headers gi
   assert.equal(calls.length, 0);
 });
 
+Deno.test("null ids or a null created_at do not lose a verified unsubscribe", async () => {
+  const { app, calls } = harness();
+  const bodies = [
+    { ...unsubscribed(), created_at: null },
+    { ...unsubscribed(), data: { email: "ada@known.test", audience_id: null, contact_id: null } },
+    { type: "contact.unsubscribed", data: { email: "ada@known.test" } },
+  ];
+  for (const [i, body] of bodies.entries()) {
+    const res = await app.request("/sendry-unsub", await signed(body, `msg_null_${i}`));
+    assert.equal(res.status, 200, JSON.stringify(body));
+  }
+  assert.deepEqual(calls.map((c) => c.email), ["ada@known.test", "ada@known.test", "ada@known.test"]);
+  assert.equal(calls[0].occurredAt, undefined, "a null created_at means now (the RPC's default)");
+  assert.equal(calls[1].occurredAt, "2026-11-25T10:00:00.000Z");
+});
+
+Deno.test("a created_at that is not an ISO date-time with an offset is ignored, not refused", async () => {
+  const { app, calls } = harness();
+  for (const createdAt of ["yesterday", "2026-11-25T10:00:00", 1764064800]) {
+    const res = await app.request(
+      "/sendry-unsub",
+      await signed({ ...unsubscribed(), created_at: createdAt }),
+    );
+    assert.equal(res.status, 200, String(createdAt));
+  }
+  assert.deepEqual(calls.map((c) => c.occurredAt), [undefined, undefined, undefined]);
+});
+
+Deno.test("internationalised addresses are recorded; the address is passed on trimmed", async () => {
+  const { app, calls } = harness();
+  const emails = ["zoë@exämple.de", "用户@例子.广告", "José.Pérez@Known.Test", "o'brien+news@known.test"];
+  for (const email of emails) {
+    const res = await app.request("/sendry-unsub", await signed(unsubscribed(email)));
+    assert.equal(res.status, 200, email);
+  }
+  const padded = await app.request("/sendry-unsub", await signed(unsubscribed("  ada@known.test ")));
+  assert.equal(padded.status, 200);
+  assert.deepEqual(calls.map((c) => c.email), [...emails, "ada@known.test"]);
+});
+
 Deno.test("malformed bodies give 400 and record nothing", async () => {
   const { app, calls } = harness();
+  const event = (data: unknown) => ({ type: "contact.unsubscribed", data });
   const cases: Array<[unknown, string]> = [
     ["{not json", "invalid_json"],
     [[], "invalid_payload"],
     [{ data: {} }, "invalid_payload"],
     [{ type: "contact.unsubscribed" }, "invalid_payload"],
-    [{ type: "contact.unsubscribed", data: { email: "not-an-email" } }, "invalid_payload"],
-    [{ ...unsubscribed(), created_at: "yesterday" }, "invalid_payload"],
+    [event(null), "invalid_payload"],
+    [event({ email: null }), "invalid_payload"],
+    [event({ email: 42 }), "invalid_payload"],
+    [event({ email: "not-an-email" }), "invalid_payload"],
+    [event({ email: "@known.test" }), "invalid_payload"],
+    [event({ email: "ada@" }), "invalid_payload"],
+    [event({ email: "ada lovelace@known.test" }), "invalid_payload"],
+    [event({ email: `${"a".repeat(310)}@known.test` }), "invalid_payload"],
   ];
   for (const [body, code] of cases) {
     const res = await app.request("/sendry-unsub", await signed(body));

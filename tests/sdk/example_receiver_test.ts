@@ -8,8 +8,7 @@ import { createExampleReceiver, type ReceivedDelivery } from "../../plugins/exam
 
 const SECRET = "example-receiver-secret";
 
-function signedRequest(secret = SECRET): Request {
-  const id = crypto.randomUUID();
+function signedRequest(secret = SECRET, id: string = crypto.randomUUID()): Request {
   const body = JSON.stringify({ id, type: "work_orders.insert", data: { op: "INSERT" } });
   const now = new Date();
   return new Request("http://127.0.0.1/hooks/example", {
@@ -80,4 +79,78 @@ Deno.test("the example receiver refuses a wrong secret with 401 and runs no work
   assert.equal(calls, 0);
   assert.equal(receiver.refused, 1);
   assert.deepEqual(receiver.received, []);
+});
+
+Deno.test("the example receiver processes a redelivery of a delivery whose work failed", async () => {
+  let calls = 0;
+  const receiver = createExampleReceiver(SECRET, () => {
+    calls++;
+    if (calls === 1) throw new Error("backend down");
+  });
+  const id = crypto.randomUUID();
+  const { lines } = await capturingErrors(async () => {
+    assert.deepEqual(await (await receiver.handler(signedRequest(SECRET, id))).json(), {
+      received: true,
+      verified: true,
+      duplicate: false,
+    });
+    await tick();
+  });
+  assert.equal(lines.length, 1, "the failure is logged");
+  const again = await receiver.handler(signedRequest(SECRET, id));
+  assert.equal((await again.json()).duplicate, false, "the failed delivery was forgotten");
+  await tick();
+  assert.equal(calls, 2);
+  const third = await receiver.handler(signedRequest(SECRET, id));
+  assert.equal((await third.json()).duplicate, true, "once the work succeeded, a redelivery is a duplicate");
+  await tick();
+  assert.equal(calls, 2);
+});
+
+Deno.test("the example receiver remembers a bounded number of delivery ids, forgetting the oldest first", async () => {
+  const receiver = createExampleReceiver(SECRET, undefined, { maxSeen: 2 });
+  const [a, b, c] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+  const duplicate = async (id: string) =>
+    (await (await receiver.handler(signedRequest(SECRET, id))).json()).duplicate;
+  assert.equal(await duplicate(a), false);
+  assert.equal(await duplicate(b), false);
+  assert.equal(await duplicate(a), true);
+  assert.equal(await duplicate(c), false); // a, the oldest, is forgotten
+  assert.equal(await duplicate(b), true);
+  assert.equal(await duplicate(c), true);
+  assert.equal(await duplicate(a), false);
+});
+
+Deno.test("the example receiver refuses an oversized body with 413 before reading it all or verifying", async () => {
+  let calls = 0;
+  const receiver = createExampleReceiver(SECRET, () => void calls++, { maxBodyBytes: 1024 });
+  const declared = await receiver.handler(
+    new Request("http://127.0.0.1/hooks/example", {
+      method: "POST",
+      body: "x".repeat(2048),
+      headers: { "content-type": "application/json", "content-length": "2048" },
+    }),
+  );
+  assert.equal(declared.status, 413);
+  assert.equal((await declared.json()).error, "payload_too_large");
+
+  // No Content-Length: a stream that would go on for a megabyte is cut off at the limit.
+  let pulled = 0;
+  const endless = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulled += 512;
+      if (pulled > 1024 * 1024) controller.close();
+      else controller.enqueue(new Uint8Array(512).fill(120));
+    },
+  });
+  const streamed = await receiver.handler(
+    new Request("http://127.0.0.1/hooks/example", { method: "POST", body: endless }),
+  );
+  assert.equal(streamed.status, 413);
+  assert.equal((await streamed.json()).error, "payload_too_large");
+  assert.ok(pulled <= 4 * 1024, `read ${pulled} bytes`);
+  await tick();
+  assert.equal(calls, 0);
+  assert.equal(receiver.refused, 2);
+  assert.equal((await receiver.handler(signedRequest())).status, 200, "a delivery within the limit passes");
 });

@@ -3,7 +3,14 @@
  * one, and the Supabase keys (new JSON variables first, legacy ones as fallback).
  */
 import assert from "node:assert/strict";
-import { EnvError, envFrom, intFromEnv, loadEnv, urlFromEnv } from "../../supabase/functions/_shared/env.ts";
+import {
+  EnvError,
+  envFrom,
+  intFromEnv,
+  loadEnv,
+  urlFromEnv,
+  webhookSecretFromEnv,
+} from "../../supabase/functions/_shared/env.ts";
 
 Deno.test("loadEnv() returns required and present optional variables", () => {
   const env = loadEnv(
@@ -95,5 +102,39 @@ Deno.test("urlFromEnv() accepts http(s) URLs and names the variable, never the v
       assert.ok(!error.message.includes(bad), "the value is not echoed");
       return true;
     });
+  }
+});
+
+Deno.test("webhookSecretFromEnv() accepts whsec_, v1,whsec_ and raw secrets unchanged", () => {
+  const whsec = `whsec_${btoa("sendry-signing-key")}`;
+  const auth = `v1,whsec_${btoa("auth-hook-key")}`;
+  assert.equal(webhookSecretFromEnv("SENDRY_WEBHOOK_SECRET", whsec), whsec);
+  assert.equal(webhookSecretFromEnv("SENDRY_WEBHOOK_SECRET", "a raw secret"), "a raw secret");
+  assert.equal(webhookSecretFromEnv("AUTH_HOOK_SECRET", auth), auth);
+  assert.equal(
+    webhookSecretFromEnv("AUTH_HOOK_SECRET", `${auth} | ${whsec}`, { list: true }),
+    `${auth} | ${whsec}`,
+  );
+  assert.equal(webhookSecretFromEnv("AUTH_HOOK_SECRET", undefined, { list: true }), undefined);
+});
+
+Deno.test("webhookSecretFromEnv() refuses bad base64 after whsec_, naming the variable and never the value", () => {
+  const good = `v1,whsec_${btoa("auth-hook-key")}`;
+  const cases: Array<[string, boolean]> = [
+    ["whsec_not*base64!", false],
+    ["v1,whsec_%%%%", false],
+    ["whsec_", false],
+    [`${good}|v1,whsec_a`, true],
+    [" | ", true],
+  ];
+  for (const [bad, list] of cases) {
+    assert.throws(() => webhookSecretFromEnv("AUTH_HOOK_SECRET", bad, { list }), (error: unknown) => {
+      assert.ok(error instanceof EnvError);
+      assert.deepEqual(error.missing, ["AUTH_HOOK_SECRET"]);
+      assert.match(error.message, /^AUTH_HOOK_SECRET /);
+      if (bad !== "whsec_") assert.ok(!error.message.includes(bad.trim()), "the value is not echoed");
+      assert.ok(!error.message.includes(btoa("auth-hook-key")), "no part of a good secret either");
+      return true;
+    }, bad);
   }
 });

@@ -43,6 +43,18 @@ Deno.test("routes live under /<function-name> and answer with an X-Request-Id", 
   assert.deepEqual(await outside.json(), { error: "not_found", message: "No route for GET /ok" });
 });
 
+Deno.test("a trailing slash reaches the same route, for the base path and below it", async () => {
+  const { app } = testApp();
+  app.get("/", (c) => c.json({ root: true }));
+  const root = await app.request("/demo/");
+  assert.equal(root.status, 200);
+  assert.deepEqual(await root.json(), { root: true });
+  const below = await app.request("/demo/ok/");
+  assert.equal(below.status, 200);
+  assert.deepEqual(await below.json(), { ok: true });
+  assert.equal((await app.request("/demo/missing/")).status, 404);
+});
+
 Deno.test("a sane incoming X-Request-Id is kept, anything else is replaced", async () => {
   const { app } = testApp();
   const kept = await app.request("/demo/ok", { headers: { "x-request-id": "req-123.abc" } });

@@ -15,6 +15,7 @@
  * env.supabase.secretKey; // the service (secret) key
  * ```
  */
+import { decodeWebhookSecret } from "./webhook_signature.ts";
 
 /** Where variables come from: `Deno.env` in functions, a plain object in tests. */
 export interface EnvSource {
@@ -130,6 +131,50 @@ export function urlFromEnv(name: string, value: string): string {
     throw new EnvError(`${name} must be an http(s) URL with a scheme and a host`, [name]);
   }
   return value.trim();
+}
+
+/**
+ * Checks a Standard Webhooks signing secret that was loaded as text (`whsec_<base64>`,
+ * `v1,whsec_<base64>`, or a raw secret) by decoding it as verification will, so that a value such as
+ * `whsec_` followed by something that is not base64 stops the function at boot instead of answering
+ * 500 to every request. With `list: true` the value may hold several secrets separated by `|` (Supabase
+ * Auth's form during a rotation); each must decode. Throws an {@link EnvError} naming the variable
+ * (never the value); returns the value unchanged (undefined for an absent optional variable).
+ *
+ * @example
+ * ```ts
+ * webhookSecretFromEnv("SENDRY_WEBHOOK_SECRET", env.SENDRY_WEBHOOK_SECRET);
+ * webhookSecretFromEnv("AUTH_HOOK_SECRET", env.AUTH_HOOK_SECRET, { list: true });
+ * ```
+ */
+export function webhookSecretFromEnv(name: string, value: string, options?: { list?: boolean }): string;
+export function webhookSecretFromEnv(
+  name: string,
+  value: string | undefined,
+  options?: { list?: boolean },
+): string | undefined;
+export function webhookSecretFromEnv(
+  name: string,
+  value: string | undefined,
+  { list = false }: { list?: boolean } = {},
+): string | undefined {
+  if (value === undefined) return undefined;
+  const secrets = list ? value.split("|").map((s) => s.trim()).filter((s) => s !== "") : [value];
+  if (secrets.length === 0) {
+    throw new EnvError(`${name} must hold at least one webhook secret`, [name]);
+  }
+  for (const secret of secrets) {
+    try {
+      decodeWebhookSecret(secret);
+    } catch {
+      throw new EnvError(
+        `${name} is not a valid webhook secret: after whsec_ (or v1,whsec_) it must be base64, as the ` +
+          "provider shows it",
+        [name],
+      );
+    }
+  }
+  return value;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

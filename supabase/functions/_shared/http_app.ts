@@ -6,6 +6,7 @@
  * - Errors answer `{ "error": code, "message": text }`. Throw an {@link HttpError} for deliberate
  *   answers; anything else becomes a 500 `internal_error` whose text never reaches the caller (the
  *   log line has it, with the request id the caller got in `X-Request-Id`).
+ * - A trailing slash is ignored: `/<functionName>/` serves the same route as `/<functionName>`.
  * - The log line is JSON with stable keys (`fn`, `request_id`, `method`, `path`, `status`,
  *   `duration_ms`, plus what handlers add with {@link addLogFields}); it carries no headers, no query
  *   string and no body, so no secret, signature or payload ends up in logs.
@@ -64,7 +65,9 @@ const MAX_LOGGED_ERROR = 300;
 export function createHttpApp(options: HttpAppOptions): Hono<AppEnv> {
   const log = options.log ?? ((line: string) => console.log(line));
   const now = options.now ?? (() => performance.now());
-  const root = new Hono<AppEnv>();
+  // strict: false: `/<name>/` is `/<name>`, so a URL saved with a trailing slash (a Vault setting, a
+  // dashboard field) still reaches its route instead of a 404.
+  const root = new Hono<AppEnv>({ strict: false });
 
   root.use("*", async (c, next) => {
     const started = now();

@@ -97,8 +97,9 @@ function metadataName(
   key: string,
   fallbackKey: string,
 ): string | undefined {
-  const value = metadata?.[key] ?? metadata?.[fallbackKey];
-  if (typeof value !== "string") return undefined;
-  const trimmed = value.trim().slice(0, 200);
-  return trimmed === "" ? undefined : trimmed;
+  // As private.metadata_name in SQL: the first of the two that is a non-blank string.
+  for (const value of [metadata?.[key], metadata?.[fallbackKey]]) {
+    if (typeof value === "string" && value.trim() !== "") return value.trim().slice(0, 200);
+  }
+  return undefined;
 }

@@ -6,7 +6,8 @@
  * delivery id, so the database applies it once however often the delivery arrives: that is the
  * receiver's durable deduplication.
  *
- * Network errors, 429 and 5xx are retried with a short backoff; other answers are final.
+ * Network errors, 429 and 5xx are retried with a short backoff; other answers are final. A 2xx whose
+ * body is not a JSON object is not ingest-webhook's answer: it fails at once as `unexpected_answer`.
  */
 import { standardWebhookHeaders } from "../_shared/webhook_signature.ts";
 import type { PluginDelivery } from "./schemas.ts";
@@ -66,6 +67,14 @@ export function callbackActionFor(delivery: PluginDelivery): InboundAction | und
   return undefined;
 }
 
+/** The answer's body when it is a JSON object; undefined for anything else (null, arrays, text). */
+async function jsonObjectOf(response: Response): Promise<Record<string, unknown> | undefined> {
+  const answer: unknown = await response.json().catch(() => undefined);
+  return typeof answer === "object" && answer !== null && !Array.isArray(answer)
+    ? answer as Record<string, unknown>
+    : undefined;
+}
+
 export function createIngestCallback(options: IngestCallbackOptions): DeliveryHandler {
   const doFetch = options.fetch ?? fetch;
   const now = options.now ?? Date.now;
@@ -97,14 +106,22 @@ export function createIngestCallback(options: IngestCallbackOptions): DeliveryHa
         lastError = error;
         continue;
       }
-      const answer = await response.json().catch(() => ({})) as Record<string, unknown>;
+      const answer = await jsonObjectOf(response);
       if (response.ok) {
+        if (answer === undefined) {
+          // ingest-webhook always answers an object, so something else answered: a final failure.
+          throw new CallbackError(
+            response.status,
+            "unexpected_answer",
+            `ingest-webhook answered ${response.status} without a JSON object (check INGEST_WEBHOOK_URL)`,
+          );
+        }
         return { action: call.action, status: response.status, duplicate: answer.duplicate === true };
       }
       const failure = new CallbackError(
         response.status,
-        typeof answer.error === "string" ? answer.error : `http_${response.status}`,
-        typeof answer.message === "string" ? answer.message : `ingest-webhook answered ${response.status}`,
+        typeof answer?.error === "string" ? answer.error : `http_${response.status}`,
+        typeof answer?.message === "string" ? answer.message : `ingest-webhook answered ${response.status}`,
       );
       if (response.status !== 429 && response.status < 500) throw failure;
       lastError = failure;

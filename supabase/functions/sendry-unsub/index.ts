@@ -2,7 +2,7 @@
 //
 // Environment: SENDRY_WEBHOOK_SECRET (the webhook's signing secret, `whsec_...`); SUPABASE_URL and
 // the secret key are set by Supabase.
-import { loadEnv } from "../_shared/env.ts";
+import { loadEnv, webhookSecretFromEnv } from "../_shared/env.ts";
 import { lazyAdminClient } from "../_shared/lazy_admin_client.ts";
 import { createApp } from "./app.ts";
 import { rpcUnsubscribeRecorder } from "./recorder.ts";
@@ -10,7 +10,7 @@ import { rpcUnsubscribeRecorder } from "./recorder.ts";
 const env = loadEnv({ required: ["SENDRY_WEBHOOK_SECRET"], supabase: true });
 
 const app = createApp({
-  webhookSecret: env.SENDRY_WEBHOOK_SECRET,
+  webhookSecret: webhookSecretFromEnv("SENDRY_WEBHOOK_SECRET", env.SENDRY_WEBHOOK_SECRET),
   recordUnsubscribe: rpcUnsubscribeRecorder(lazyAdminClient(env.supabase, { clientInfo: "sendry-unsub" })),
 });
 
