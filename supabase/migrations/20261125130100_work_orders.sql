@@ -72,7 +72,7 @@ comment on policy work_orders_select_member on public.work_orders is 'Members re
 comment on policy work_orders_insert_member on public.work_orders is
   'Members create work orders in their tenants.';
 comment on policy work_orders_update_member on public.work_orders is
-  'Members change their tenants'' work orders, and cannot move one to another tenant.';
+  'Members change their tenants'' work orders; moving one to another tenant needs membership in both.';
 comment on policy work_orders_delete_admin on public.work_orders is 'Only tenant admins delete work orders.';
 
 revoke all on table public.work_orders from public, anon, authenticated, service_role;

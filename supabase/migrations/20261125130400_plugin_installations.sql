@@ -346,11 +346,12 @@ begin
     raise exception using
       errcode = '22023', message = 'secret_ref must be a Vault secret name of at most 255 characters';
   end if;
-  -- The secrets the project's own migrations read with private.get_secret.
-  if p_secret_ref = any (array[
-    'handle_new_user_url', 'handle_new_user_secret', 'messages_webhook_url', 'messages_webhook_token',
-    'sendry_api_key', 'sendry_audience_id', 'sendry_api_base_url'
-  ]) then
+  -- The project's own secret families (those its migrations read with private.get_secret and any
+  -- added to them later): handle_new_user_*, messages_webhook_*, sendry_*.
+  if p_secret_ref like 'handle\_new\_user\_%'
+    or p_secret_ref like 'messages\_webhook\_%'
+    or p_secret_ref like 'sendry\_%'
+  then
     raise exception using
       errcode = '22023',
       message = pg_catalog.format('secret_ref %L is one of the project''s own secrets', p_secret_ref),

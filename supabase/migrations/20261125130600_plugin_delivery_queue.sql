@@ -68,6 +68,7 @@ create table int.plugin_deliveries (
   next_attempt_at timestamptz not null default now(),
   lease_expires_at timestamptz null,
   net_request_id bigint null,
+  net_extension_oid oid null,
   last_status_code int null,
   last_error text null,
   delivered_at timestamptz null,
@@ -91,6 +92,8 @@ comment on column int.plugin_deliveries.status is
 comment on column int.plugin_deliveries.lease_expires_at is
   'While in_flight: when a missing response counts as a failed attempt.';
 comment on column int.plugin_deliveries.net_request_id is 'The pg_net request id of the attempt in flight.';
+comment on column int.plugin_deliveries.net_extension_oid is
+  'While in_flight: the pg_net extension (pg_extension oid) that net_request_id belongs to; its ids restart when it is created again.';
 
 -- Due rows for the processor.
 create index plugin_deliveries_due_idx on int.plugin_deliveries (next_attempt_at)

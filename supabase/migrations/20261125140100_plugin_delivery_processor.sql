@@ -29,6 +29,11 @@
 --   non-secret config.headers (which cannot override any of the above).
 -- Neither the secret nor a signature is stored or logged anywhere but in the outgoing request
 -- (pg_net keeps a request's headers in its queue until it is sent; that is inherent to pg_net).
+--
+-- Request ids. pg_net's ids come from a sequence that starts again at 1 when the extension is dropped
+-- and created again, so an id alone does not name a request: a delivery also records which pg_net
+-- (the extension's oid) it was sent through, and only that pg_net's queue and responses are matched
+-- to it. A delivery sent through an earlier pg_net gets no response; its lease expiry retries it.
 
 -- The installation's own headers, minus anything that would clash with the headers the processor sets
 -- (or that curl computes itself): only string values of a JSON object are kept.
@@ -142,6 +147,8 @@ declare
   v_timestamp bigint;
   v_request_id bigint;
   v_row record;
+  -- the pg_net that this run's request ids belong to
+  v_net oid := (select e.oid from pg_catalog.pg_extension e where e.extname = 'pg_net');
 begin
   if p_limit is null or p_limit < 1 or p_limit > 100000 then
     raise exception using
@@ -157,6 +164,7 @@ begin
     join net._http_response r on r.id = d.net_request_id
     join int.plugin_installations i on i.id = d.installation_id
     where d.status = 'in_flight'
+      and d.net_extension_oid = v_net
     for update of d skip locked
   ),
   outcome as (
@@ -193,6 +201,7 @@ begin
       last_status_code = o.status_code,
       last_error = o.error,
       net_request_id = null,
+      net_extension_oid = null,
       lease_expires_at = null,
       updated_at = now()
     from outcome o
@@ -212,12 +221,16 @@ begin
   with expired as (
     select d.id, d.attempts, coalesce(i.max_attempts, 8) as max_attempts,
       private.plugin_delivery_timeout_ms(i.config) as timeout_ms,
-      exists (select 1 from net.http_request_queue q where q.id = d.net_request_id) as queued
+      d.net_extension_oid is not distinct from v_net
+        and exists (select 1 from net.http_request_queue q where q.id = d.net_request_id) as queued
     from int.plugin_deliveries d
     join int.plugin_installations i on i.id = d.installation_id
     where d.status = 'in_flight'
       and d.lease_expires_at < now()
-      and not exists (select 1 from net._http_response r where r.id = d.net_request_id)
+      and not (
+        d.net_extension_oid is not distinct from v_net
+        and exists (select 1 from net._http_response r where r.id = d.net_request_id)
+      )
     for update of d skip locked
   ),
   logged as (
@@ -237,6 +250,7 @@ begin
         when e.queued then now() + pg_catalog.make_interval(secs => e.timeout_ms / 1000.0) + v_lease_margin
       end,
       net_request_id = case when e.queued then d.net_request_id end,
+      net_extension_oid = case when e.queued then d.net_extension_oid end,
       next_attempt_at = case
         when not e.queued and e.attempts < e.max_attempts
           then now() + private.plugin_retry_delay(greatest(e.attempts, 1), random())
@@ -318,6 +332,7 @@ begin
       set status = 'in_flight',
         attempts = d.attempts + 1,
         net_request_id = s.request_id,
+        net_extension_oid = v_net,
         lease_expires_at = now() + pg_catalog.make_interval(secs => s.timeout_ms / 1000.0) + v_lease_margin,
         updated_at = now()
       from sent s
@@ -356,6 +371,7 @@ begin
           set status = 'in_flight',
             attempts = attempts + 1,
             net_request_id = v_request_id,
+            net_extension_oid = v_net,
             lease_expires_at = now() + pg_catalog.make_interval(secs => v_row.timeout_ms / 1000.0)
               + v_lease_margin,
             updated_at = now()
@@ -405,6 +421,7 @@ begin
         last_status_code = null,
         last_error = u.error,
         net_request_id = null,
+        net_extension_oid = null,
         lease_expires_at = null,
         updated_at = now()
       from unsent u

@@ -6,8 +6,10 @@
 -- its caller to hold SELECT on the tables below it, and RLS policies on int tables would only matter
 -- with such grants. Instead the views read with the rights of their owner (postgres) and let through
 -- only rows of tenants in which the caller ((select auth.uid())) is a tenant.admin, plus everything
--- for the service role: the same rule as private.has_tenant_role, spelled out here because the API
--- roles cannot execute private functions and a view calls functions with its caller's rights. Rows
+-- for the service role and for direct database sessions without a request JWT (the SQL editor,
+-- pg_cron, psql; never an API request, which always carries claims): the same rule as
+-- private.has_tenant_role and private.is_trusted_caller, spelled out here because the API roles
+-- cannot execute private functions and a view calls functions with its caller's rights. Rows
 -- of other tenants never leave the view. security_barrier keeps a caller's own WHERE conditions from
 -- being evaluated before that filter, so no function in a caller's query sees other tenants' rows.
 -- Columns are chosen: the installation's secret_ref and pg_net's request id are not exposed.
@@ -46,6 +48,7 @@ left join lateral (
   limit 1
 ) r on true
 where (select auth.role()) = 'service_role'
+  or ((select auth.jwt()) is null and session_user::text not in ('anon', 'authenticated', 'authenticator'))
   or d.tenant_id in (
     select m.tenant_id from public.tenant_memberships m
     where m.user_id = (select auth.uid()) and m.role = 'tenant.admin'
@@ -72,6 +75,7 @@ select
 from int.plugin_delivery_attempts a
 join int.plugin_deliveries d on d.id = a.delivery_id
 where (select auth.role()) = 'service_role'
+  or ((select auth.jwt()) is null and session_user::text not in ('anon', 'authenticated', 'authenticator'))
   or d.tenant_id in (
     select m.tenant_id from public.tenant_memberships m
     where m.user_id = (select auth.uid()) and m.role = 'tenant.admin'
