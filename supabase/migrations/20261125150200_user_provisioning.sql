@@ -12,12 +12,17 @@
 -- * The function reports the outcome through rpc_record_user_provisioning (service role);
 --   private.reconcile_user_provisioning (pg_cron, every minute) settles calls that never reached
 --   the function from net._http_response; rpc_retry_user_provisioning re-sends failed ones.
+-- * pg_net's request ids start again at 1 when the extension is dropped and created again, so each
+--   row keeps the pg_net (its pg_extension oid) the request was queued through, and responses and
+--   queued requests are matched only to rows of the current pg_net. A call still pending from an
+--   older pg_net can get no response: like any call without one, it is lost after 15 minutes.
 
 create table if not exists public.user_provisioning (
   user_id uuid primary key references auth.users (id) on delete cascade,
   status text not null default 'pending' check (status in ('pending', 'provisioned', 'failed')),
   attempts integer not null default 0 check (attempts >= 0),
   request_id bigint,
+  net_extension_oid oid,
   last_error text check (last_error is null or pg_catalog.length(last_error) <= 1000),
   provisioned_at timestamptz,
   created_at timestamptz not null default pg_catalog.now(),
@@ -30,6 +35,8 @@ comment on column public.user_provisioning.status is
   'pending (call queued), provisioned (backend accepted or already had the user), failed (see last_error).';
 comment on column public.user_provisioning.attempts is 'How many calls to handleNewUser were queued for this user.';
 comment on column public.user_provisioning.request_id is 'The pg_net request id of the latest call.';
+comment on column public.user_provisioning.net_extension_oid is
+  'The pg_net extension (pg_extension oid) that request_id belongs to; its ids start again at 1 when pg_net is created again.';
 comment on column public.user_provisioning.last_error is 'Why the latest attempt failed; never a secret.';
 
 create index if not exists user_provisioning_unsettled_idx
@@ -114,6 +121,7 @@ set search_path = ''
 as $$
 declare
   v_request_id bigint;
+  v_net oid;
   v_error text;
 begin
   begin
@@ -122,11 +130,14 @@ begin
       private.get_secret('handle_new_user_url'),
       private.get_secret('handle_new_user_secret')
     );
-    insert into public.user_provisioning (user_id, status, attempts, request_id)
-    values (new.id, 'pending', 1, v_request_id)
+    -- the pg_net that the request id belongs to
+    v_net := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
+    insert into public.user_provisioning (user_id, status, attempts, request_id, net_extension_oid)
+    values (new.id, 'pending', 1, v_request_id, v_net)
     on conflict (user_id) do update
       set status = 'pending', attempts = public.user_provisioning.attempts + 1,
-        request_id = excluded.request_id, last_error = null, updated_at = pg_catalog.now();
+        request_id = excluded.request_id, net_extension_oid = excluded.net_extension_oid, last_error = null,
+        updated_at = pg_catalog.now();
   exception when others then
     -- A missing secret names itself; other errors may quote the URL, so only their code is kept.
     v_error := case when sqlstate = 'P0002' then 'not sent: ' || sqlerrm
@@ -222,6 +233,8 @@ declare
   v_secret text;
   v_user auth.users;
   v_request_id bigint;
+  -- the pg_net that this call's request ids belong to
+  v_net oid := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
 begin
   if p_limit is null or p_limit < 1 or p_limit > 1000 then
     raise exception using errcode = '22023', message = 'p_limit must be between 1 and 1000';
@@ -245,11 +258,11 @@ begin
     limit p_limit
   loop
     v_request_id := private.send_handle_new_user(v_user, v_url, v_secret);
-    insert into public.user_provisioning as p (user_id, status, attempts, request_id)
-    values (v_user.id, 'pending', 1, v_request_id)
+    insert into public.user_provisioning as p (user_id, status, attempts, request_id, net_extension_oid)
+    values (v_user.id, 'pending', 1, v_request_id, v_net)
     on conflict on constraint user_provisioning_pkey do update
       set status = 'pending', attempts = p.attempts + 1, request_id = excluded.request_id,
-        last_error = null, updated_at = pg_catalog.now();
+        net_extension_oid = excluded.net_extension_oid, last_error = null, updated_at = pg_catalog.now();
     user_id := v_user.id;
     request_id := v_request_id;
     return next;
@@ -273,6 +286,8 @@ as $$
 declare
   v_answered integer;
   v_lost integer;
+  -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
+  v_net oid := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
 begin
   -- Calls that got an answer while the row is still pending: the function never reported back
   -- (it was not reached, crashed, or could not call the RPC). A 2xx means it provisioned the user.
@@ -287,18 +302,22 @@ begin
     end,
     updated_at = pg_catalog.now()
   from net._http_response as r
-  where p.status = 'pending' and r.id = p.request_id;
+  where p.status = 'pending' and p.net_extension_oid = v_net and r.id = p.request_id;
   get diagnostics v_answered = row_count;
 
   -- pg_net's tables are unlogged and responses expire: a call with neither a queued request nor a
-  -- response after 15 minutes is lost.
+  -- response after 15 minutes is lost. A call queued through an older pg_net (dropped and created
+  -- again) has neither: the current pg_net's rows under the same id belong to other calls.
   update public.user_provisioning as p
   set status = 'failed', last_error = 'handleNewUser call lost: no response was recorded',
     updated_at = pg_catalog.now()
   where p.status = 'pending'
     and p.updated_at < pg_catalog.now() - interval '15 minutes'
-    and not exists (select 1 from net._http_response as r where r.id = p.request_id)
-    and not exists (select 1 from net.http_request_queue as q where q.id = p.request_id);
+    and not (
+      p.net_extension_oid is not distinct from v_net
+      and (exists (select 1 from net._http_response as r where r.id = p.request_id)
+        or exists (select 1 from net.http_request_queue as q where q.id = p.request_id))
+    );
   get diagnostics v_lost = row_count;
 
   return pg_catalog.jsonb_build_object('settled', v_answered, 'lost', v_lost);
@@ -306,7 +325,7 @@ end
 $$;
 
 comment on function private.reconcile_user_provisioning() is
-  'pg_cron job: settles pending provisioning calls from net._http_response and marks lost ones failed.';
+  'pg_cron job: settles pending provisioning calls from net._http_response of the current pg_net and marks lost ones failed.';
 
 revoke all on function private.reconcile_user_provisioning() from public, anon, authenticated, service_role;
 

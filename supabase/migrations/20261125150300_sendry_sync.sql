@@ -11,12 +11,17 @@
 --   queued, so the backfill picks the user up later) and every other error is swallowed likewise.
 -- * pg_net's tables are unlogged and responses expire after pg_net.ttl, so the outcome is copied
 --   into the log (pending -> ok / failed with status code and error) by the reconcile job.
+-- * pg_net's request ids start again at 1 when the extension is dropped and created again, so each
+--   log row keeps the pg_net (its pg_extension oid) its request was queued through, and only rows of
+--   the current pg_net are matched to its responses and queue. A request still pending from an older
+--   pg_net can get no response: like any request without one, it is lost after 15 minutes.
 -- * Sendry's POST /v1/contacts is an upsert by email, so retries and backfills are safe.
 
 create table if not exists public.sendry_sync_log (
   id bigint generated always as identity primary key,
   user_id uuid not null references auth.users (id) on delete cascade,
   request_id bigint,
+  net_extension_oid oid,
   source text not null check (source in ('signup', 'backfill', 'retry')),
   attempt integer not null default 1 check (attempt >= 1),
   status text not null default 'pending' check (status in ('pending', 'ok', 'failed')),
@@ -29,6 +34,8 @@ create table if not exists public.sendry_sync_log (
 comment on table public.sendry_sync_log is
   'One row per Sendry contact request (pg_net), with its outcome once reconciled. Service role only.';
 comment on column public.sendry_sync_log.request_id is 'The pg_net request id (net._http_response.id).';
+comment on column public.sendry_sync_log.net_extension_oid is
+  'The pg_net extension (pg_extension oid) that request_id belongs to; its ids start again at 1 when pg_net is created again.';
 comment on column public.sendry_sync_log.source is 'signup (trigger), backfill or retry.';
 comment on column public.sendry_sync_log.attempt is 'The how-many-th request for this user.';
 comment on column public.sendry_sync_log.status is 'pending until reconciled, then ok (2xx) or failed.';
@@ -132,10 +139,12 @@ begin
       'Content-Type', 'application/json'
     )
   );
-  insert into public.sendry_sync_log (user_id, request_id, source, attempt)
+  insert into public.sendry_sync_log (user_id, request_id, net_extension_oid, source, attempt)
   values (
     p_user_id,
     v_request_id,
+    -- the pg_net that the request id belongs to
+    (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net'),
     p_source,
     1 + (select pg_catalog.count(*) from public.sendry_sync_log as l where l.user_id = p_user_id)::integer
   );
@@ -207,6 +216,8 @@ declare
   v_ok integer;
   v_failed integer;
   v_lost integer;
+  -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
+  v_net oid := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
 begin
   with settled as (
     update public.sendry_sync_log as l
@@ -221,7 +232,7 @@ begin
       end,
       updated_at = pg_catalog.now()
     from net._http_response as r
-    where l.status = 'pending' and r.id = l.request_id
+    where l.status = 'pending' and l.net_extension_oid = v_net and r.id = l.request_id
     returning l.status
   )
   select pg_catalog.count(*) filter (where s.status = 'ok'), pg_catalog.count(*) filter (where s.status = 'failed')
@@ -229,13 +240,18 @@ begin
   from settled as s;
 
   -- Unlogged tables and expiring responses: neither queued nor answered after 15 minutes is lost.
+  -- A request queued through an older pg_net (dropped and created again) has neither: the current
+  -- pg_net's rows under the same id belong to other requests.
   update public.sendry_sync_log as l
   set status = 'failed', error = 'lost: no response was recorded for this request',
     updated_at = pg_catalog.now()
   where l.status = 'pending'
     and l.created_at < pg_catalog.now() - interval '15 minutes'
-    and not exists (select 1 from net._http_response as r where r.id = l.request_id)
-    and not exists (select 1 from net.http_request_queue as q where q.id = l.request_id);
+    and not (
+      l.net_extension_oid is not distinct from v_net
+      and (exists (select 1 from net._http_response as r where r.id = l.request_id)
+        or exists (select 1 from net.http_request_queue as q where q.id = l.request_id))
+    );
   get diagnostics v_lost = row_count;
 
   return pg_catalog.jsonb_build_object('ok', v_ok, 'failed', v_failed + v_lost, 'lost', v_lost);
@@ -243,7 +259,7 @@ end
 $$;
 
 comment on function private.sendry_reconcile_sync_log() is
-  'pg_cron job: copies pg_net outcomes into public.sendry_sync_log (ok / failed with status and error).';
+  'pg_cron job: copies outcomes of the current pg_net into public.sendry_sync_log (ok / failed with status and error).';
 
 revoke all on function private.sendry_reconcile_sync_log() from public, anon, authenticated, service_role;
 

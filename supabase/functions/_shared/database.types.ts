@@ -64,6 +64,7 @@ export type Database = {
           "created_at": string;
           "error": string | null;
           "id": number;
+          "net_extension_oid": unknown;
           "request_id": number | null;
           "source": string;
           "status": string;
@@ -77,6 +78,7 @@ export type Database = {
           "created_at"?: string;
           "error"?: string | null;
           "id"?: never;
+          "net_extension_oid"?: unknown;
           "request_id"?: number | null;
           "source": string;
           "status"?: string;
@@ -89,6 +91,7 @@ export type Database = {
           "created_at"?: string;
           "error"?: string | null;
           "id"?: never;
+          "net_extension_oid"?: unknown;
           "request_id"?: number | null;
           "source"?: string;
           "status"?: string;
@@ -152,6 +155,7 @@ export type Database = {
           "attempts": number;
           "created_at": string;
           "last_error": string | null;
+          "net_extension_oid": unknown;
           "provisioned_at": string | null;
           "request_id": number | null;
           "status": string;
@@ -163,6 +167,7 @@ export type Database = {
           "attempts"?: number;
           "created_at"?: string;
           "last_error"?: string | null;
+          "net_extension_oid"?: unknown;
           "provisioned_at"?: string | null;
           "request_id"?: number | null;
           "status"?: string;
@@ -173,6 +178,7 @@ export type Database = {
           "attempts"?: number;
           "created_at"?: string;
           "last_error"?: string | null;
+          "net_extension_oid"?: unknown;
           "provisioned_at"?: string | null;
           "request_id"?: number | null;
           "status"?: string;
