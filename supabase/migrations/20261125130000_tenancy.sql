@@ -241,7 +241,10 @@ set search_path = ''
 as $$
 begin
   perform private.require_tenant_role(p_tenant_id, 'tenant.admin');
-  if not exists (select 1 from public.tenants t where t.id = p_tenant_id) then
+  -- Membership changes of one tenant take turns, so that two admins demoting each other at once cannot
+  -- both pass the last-admin check below. `no key update` does not block rows referencing the tenant.
+  perform 1 from public.tenants t where t.id = p_tenant_id for no key update;
+  if not found then
     raise exception using errcode = 'PT404', message = pg_catalog.format('tenant %s does not exist', p_tenant_id);
   end if;
   if p_user_id is null then

@@ -6,27 +6,11 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
+import { heldTransaction } from "../_support/held_transaction.ts";
 import { startTestStack } from "../_support/stack.ts";
 import { installReceiver, type ProcessCounts, processUntil, startReceiver, waitFor } from "./_receiver.ts";
 
 const SECRET = "whsec-concurrency-0123456789";
-
-/**
- * Runs `work` in a transaction that stays open (its locks held) until `release` is called. `result`
- * settles once `work` has run; `done` when the transaction has ended.
- */
-function heldTransaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>) {
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => release = resolve);
-  let ran!: (value: T) => void;
-  const result = new Promise<T>((resolve) => ran = resolve);
-  const done = sql.begin(async (tx) => {
-    ran(await work(tx));
-    await held;
-  });
-  // If `work` fails, `result` never settles: surface the failure instead of waiting forever.
-  return { result: Promise.race([result, done.then(() => result)]), release, done };
-}
 
 /** The processor in a held transaction: its claims and batch locks stay until `release`. */
 function heldProcessor(sql: postgres.Sql, limit: number) {
