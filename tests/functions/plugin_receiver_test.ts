@@ -291,97 +291,73 @@ Deno.test("the callback sets the external ref of a new work order through ingest
   assert.equal(id, payload.id, "the callback reuses the delivery id, so the database applies it once");
 });
 
-Deno.test("the callback retries 5xx and network errors, and gives up on 4xx at once", async () => {
+/** A callback whose fetch gives `answer(n)` on its n-th call (from 1), with no backoff; `calls()` counts. */
+function scriptedCallback(answer: (call: number) => Promise<Response>) {
   let calls = 0;
-  const flaky = createIngestCallback({
+  const handle = createIngestCallback({
     ingestUrl: "https://project.example/ingest",
     secret: SECRET,
     backoffMs: () => 1,
-    fetch: () => {
-      calls++;
-      if (calls === 1) return Promise.reject(new TypeError("connection reset"));
-      if (calls === 2) return Promise.resolve(Response.json({ error: "x", message: "y" }, { status: 503 }));
-      return Promise.resolve(Response.json({ duplicate: true }));
-    },
+    fetch: () => answer(++calls),
   });
-  assert.deepEqual(await flaky(delivery()), {
+  return { handle, calls: () => calls };
+}
+
+Deno.test("the callback retries 5xx and network errors, and gives up on 4xx at once", async () => {
+  const flaky = scriptedCallback((call) =>
+    call === 1
+      ? Promise.reject(new TypeError("connection reset"))
+      : call === 2
+      ? Promise.resolve(Response.json({ error: "x", message: "y" }, { status: 503 }))
+      : Promise.resolve(Response.json({ duplicate: true }))
+  );
+  assert.deepEqual(await flaky.handle(delivery()), {
     action: "work_order.set_external_ref",
     status: 200,
     duplicate: true,
   });
-  assert.equal(calls, 3);
+  assert.equal(flaky.calls(), 3);
 
-  calls = 0;
-  const refused = createIngestCallback({
-    ingestUrl: "https://project.example/ingest",
-    secret: SECRET,
-    backoffMs: () => 1,
-    fetch: () => {
-      calls++;
-      return Promise.resolve(
-        Response.json({ error: "invalid_signature", message: "No match" }, { status: 401 }),
-      );
-    },
-  });
+  const refused = scriptedCallback(() =>
+    Promise.resolve(Response.json({ error: "invalid_signature", message: "No match" }, { status: 401 }))
+  );
   await assert.rejects(
-    refused(delivery()),
+    refused.handle(delivery()),
     (e) => e instanceof CallbackError && e.code === "invalid_signature",
   );
-  assert.equal(calls, 1);
+  assert.equal(refused.calls(), 1);
 });
 
 Deno.test("the callback fails a 2xx answer that is not a JSON object as unexpected_answer, without retrying", async () => {
   for (const answer of [Response.json(null), Response.json([1]), new Response("<html>ok</html>")]) {
-    let calls = 0;
-    const handle = createIngestCallback({
-      ingestUrl: "https://project.example/ingest",
-      secret: SECRET,
-      backoffMs: () => 1,
-      fetch: () => {
-        calls++;
-        return Promise.resolve(answer.clone());
-      },
-    });
+    const callback = scriptedCallback(() => Promise.resolve(answer.clone()));
     await assert.rejects(
-      handle(delivery()),
+      callback.handle(delivery()),
       (e) =>
         e instanceof CallbackError && e.code === "unexpected_answer" && e.status === 200 &&
         /answered 200 without a JSON object/.test(e.message),
     );
-    assert.equal(calls, 1, "a 2xx is final");
+    assert.equal(callback.calls(), 1, "a 2xx is final");
   }
 });
 
 Deno.test("the callback retries a 5xx whose body is JSON null, and gives up on such a 4xx at once", async () => {
-  let calls = 0;
-  const flaky = createIngestCallback({
-    ingestUrl: "https://project.example/ingest",
-    secret: SECRET,
-    backoffMs: () => 1,
-    fetch: () => {
-      calls++;
-      return Promise.resolve(calls === 1 ? Response.json(null, { status: 503 }) : Response.json({}));
-    },
-  });
-  assert.deepEqual(await flaky(delivery()), {
+  const flaky = scriptedCallback((call) =>
+    Promise.resolve(call === 1 ? Response.json(null, { status: 503 }) : Response.json({}))
+  );
+  assert.deepEqual(await flaky.handle(delivery()), {
     action: "work_order.set_external_ref",
     status: 200,
     duplicate: false,
   });
-  assert.equal(calls, 2);
+  assert.equal(flaky.calls(), 2);
 
-  calls = 0;
-  const refused = createIngestCallback({
-    ingestUrl: "https://project.example/ingest",
-    secret: SECRET,
-    backoffMs: () => 1,
-    fetch: () => {
-      calls++;
-      return Promise.resolve(Response.json(null, { status: 401 }));
-    },
-  });
-  await assert.rejects(refused(delivery()), (e) => e instanceof CallbackError && e.code === "http_401");
-  assert.equal(calls, 1);
+  const refused = scriptedCallback(() => Promise.resolve(Response.json(null, { status: 401 })));
+  await assert.rejects(
+    refused.handle(delivery()),
+    (e) => e instanceof CallbackError && e.code === "http_401",
+  );
+  assert.equal(refused.calls(), 1);
 });
 
 Deno.test("plugin-receiver logs a null callback answer as a clear delivery_failed and forgets the id", async () => {
