@@ -14,7 +14,7 @@
 -- int.plugin_queued_deliveries shows the deliveries of the batches exactly as they will be written:
 --   id       from the batch's delivery_id_seed and the audit id's position n in the batch (see below)
 --   type     <table_name>.<insert|update|delete>
---   payload  {"id", "type", "tenant_id", "installation_id", "audit_id", "occurred_at",
+--   payload  {"id", "type", "tenant_id", "installation_id", "audit_id", "occurred_at" (UTC, +00:00),
 --             "data": {"table_schema", "table_name", "op", "record_id", "changed_fields"
 --                      [, "old_data", "new_data"] (include_payload) [, "payload_truncated": true]}}
 -- An audit id is delivered when the change's operation is subscribed and, for an UPDATE, there is no
@@ -86,7 +86,8 @@ create function private.plugin_delivery_payload(
 )
 returns jsonb
 language sql
--- stable, not immutable: jsonb_build_object is (timestamps are written in the session's time zone).
+-- stable, not immutable: jsonb_build_object is marked so (it could write a timestamp in the session's
+-- time zone; occurred_at is formatted in UTC first, so it does not).
 stable
 set search_path = ''
 as $$
@@ -96,7 +97,9 @@ as $$
     'tenant_id', p_tenant_id,
     'installation_id', p_installation_id,
     'audit_id', (p_change).id,
-    'occurred_at', (p_change).created_at,
+    -- In UTC whatever the session's TimeZone, so that the body is the same whoever builds it.
+    'occurred_at', pg_catalog.to_char((p_change).created_at at time zone 'UTC',
+      'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
     'data', case
       when p_include_payload then private.cap_plugin_delivery_data(pg_catalog.jsonb_build_object(
         'table_schema', (p_change).table_schema,

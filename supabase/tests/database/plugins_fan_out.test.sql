@@ -4,7 +4,7 @@
 -- processor's first step (private.expand_plugin_delivery_batches) writes their deliveries as rows,
 -- so each change below is followed by that step before its deliveries are inspected.
 begin;
-select plan(31);
+select plan(32);
 
 set local client_min_messages = error;
 insert into auth.users (id, email) values
@@ -47,7 +47,14 @@ set local request.jwt.claims to '{"sub":"00000000-0000-4000-8000-0000000000a1","
 insert into public.work_orders (tenant_id, title) select a, 'Fix the pump' from ids;
 reset role;
 reset request.jwt.claims;
+-- The processor's session may have any TimeZone: the body does not depend on it.
+set local timezone = 'America/New_York';
 select private.expand_plugin_delivery_batches(100000);
+reset timezone;
+select ok(
+  (select bool_and(d.payload ->> 'occurred_at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$')
+   from int.plugin_deliveries d),
+  'occurred_at is written in UTC whatever the session''s time zone');
 
 select results_eq('select * from pg_temp.sent()', array['work_orders.insert -> p_all'],
   'an INSERT reaches only the subscriptions with INSERT in their operations');
