@@ -30,10 +30,9 @@
 -- Neither the secret nor a signature is stored or logged anywhere but in the outgoing request
 -- (pg_net keeps a request's headers in its queue until it is sent; that is inherent to pg_net).
 --
--- Request ids. pg_net's ids come from a sequence that starts again at 1 when the extension is dropped
--- and created again, so an id alone does not name a request: a delivery also records which pg_net
--- (the extension's oid) it was sent through, and only that pg_net's queue and responses are matched
--- to it. A delivery sent through an earlier pg_net gets no response; its lease expiry retries it.
+-- Request ids restart when pg_net is created again (private.pg_net_oid): a delivery records the pg_net
+-- it was sent through, and only that pg_net's queue and responses are matched to it. A delivery sent
+-- through an earlier pg_net gets no response; its lease expiry retries it.
 
 -- The installation's own headers, minus anything that would clash with the headers the processor sets
 -- (or that curl computes itself): only string values of a JSON object are kept.
@@ -148,7 +147,7 @@ declare
   v_request_id bigint;
   v_row record;
   -- the pg_net that this run's request ids belong to
-  v_net oid := (select e.oid from pg_catalog.pg_extension e where e.extname = 'pg_net');
+  v_net oid := private.pg_net_oid();
 begin
   if p_limit is null or p_limit < 1 or p_limit > 100000 then
     raise exception using

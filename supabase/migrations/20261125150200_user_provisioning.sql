@@ -13,7 +13,7 @@
 --   private.reconcile_user_provisioning (pg_cron, every minute) settles calls that never reached
 --   the function from net._http_response; rpc_retry_user_provisioning re-sends failed ones.
 -- * pg_net's request ids start again at 1 when the extension is dropped and created again, so each
---   row keeps the pg_net (its pg_extension oid) the request was queued through, and responses and
+--   row keeps the pg_net (private.pg_net_oid) the request was queued through, and responses and
 --   queued requests are matched only to rows of the current pg_net. A call still pending from an
 --   older pg_net can get no response: like any call without one, it is lost after 15 minutes.
 
@@ -131,7 +131,7 @@ begin
       private.get_secret('handle_new_user_secret')
     );
     -- the pg_net that the request id belongs to
-    v_net := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
+    v_net := private.pg_net_oid();
     insert into public.user_provisioning (user_id, status, attempts, request_id, net_extension_oid)
     values (new.id, 'pending', 1, v_request_id, v_net)
     on conflict (user_id) do update
@@ -234,7 +234,7 @@ declare
   v_user auth.users;
   v_request_id bigint;
   -- the pg_net that this call's request ids belong to
-  v_net oid := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
+  v_net oid := private.pg_net_oid();
 begin
   if p_limit is null or p_limit < 1 or p_limit > 1000 then
     raise exception using errcode = '22023', message = 'p_limit must be between 1 and 1000';
@@ -287,7 +287,7 @@ declare
   v_answered integer;
   v_lost integer;
   -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
-  v_net oid := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
+  v_net oid := private.pg_net_oid();
 begin
   -- Calls that got an answer while the row is still pending: the function never reported back
   -- (it was not reached, crashed, or could not call the RPC). A 2xx means it provisioned the user.

@@ -12,7 +12,7 @@
 -- * pg_net's tables are unlogged and responses expire after pg_net.ttl, so the outcome is copied
 --   into the log (pending -> ok / failed with status code and error) by the reconcile job.
 -- * pg_net's request ids start again at 1 when the extension is dropped and created again, so each
---   log row keeps the pg_net (its pg_extension oid) its request was queued through, and only rows of
+--   log row keeps the pg_net (private.pg_net_oid) its request was queued through, and only rows of
 --   the current pg_net are matched to its responses and queue. A request still pending from an older
 --   pg_net can get no response: like any request without one, it is lost after 15 minutes.
 -- * Sendry's POST /v1/contacts is an upsert by email, so retries and backfills are safe.
@@ -143,8 +143,7 @@ begin
   values (
     p_user_id,
     v_request_id,
-    -- the pg_net that the request id belongs to
-    (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net'),
+    private.pg_net_oid(),
     p_source,
     1 + (select pg_catalog.count(*) from public.sendry_sync_log as l where l.user_id = p_user_id)::integer
   );
@@ -217,7 +216,7 @@ declare
   v_failed integer;
   v_lost integer;
   -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
-  v_net oid := (select e.oid from pg_catalog.pg_extension as e where e.extname = 'pg_net');
+  v_net oid := private.pg_net_oid();
 begin
   with settled as (
     update public.sendry_sync_log as l
