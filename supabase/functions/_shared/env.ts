@@ -15,7 +15,7 @@
  * env.supabase.secretKey; // the service (secret) key
  * ```
  */
-import { decodeWebhookSecret } from "./webhook_signature.ts";
+import { decodeWebhookSecret, splitWebhookSecrets } from "./webhook_signature.ts";
 
 /** Where variables come from: `Deno.env` in functions, a plain object in tests. */
 export interface EnvSource {
@@ -159,7 +159,7 @@ export function webhookSecretFromEnv(
   { list = false }: { list?: boolean } = {},
 ): string | undefined {
   if (value === undefined) return undefined;
-  const secrets = list ? value.split("|").map((s) => s.trim()).filter((s) => s !== "") : [value];
+  const secrets = list ? splitWebhookSecrets(value) : [value];
   if (secrets.length === 0) {
     throw new EnvError(`${name} must hold at least one webhook secret`, [name]);
   }

@@ -57,6 +57,14 @@ const KEY_CACHE_LIMIT = 64;
 const keyCache = new Map<string, Promise<CryptoKey>>();
 
 /**
+ * The secrets of a variable that may hold several separated by "|", as Supabase Auth's hook secret
+ * does while one is rotated (`v1,whsec_a|v1,whsec_b`); any of them may sign.
+ */
+export function splitWebhookSecrets(value: string): string[] {
+  return value.split("|").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+/**
  * The key bytes of a secret. Throws (without echoing the secret) when it is empty or when a
  * `whsec_` secret is not valid base64.
  */

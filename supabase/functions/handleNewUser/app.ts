@@ -26,6 +26,7 @@ import {
 } from "../_shared/http_app.ts";
 import {
   secretEquals,
+  splitWebhookSecrets,
   verifyStandardWebhook,
   WebhookVerificationError,
 } from "../_shared/webhook_signature.ts";
@@ -98,6 +99,8 @@ export function createApp(deps: HandleNewUserDeps) {
   const fetchFn = deps.fetch ?? fetch;
   const backendTimeoutMs = deps.backendTimeoutMs ?? 5000;
   const hookTimeoutMs = Math.min(deps.hookBackendTimeoutMs ?? 2500, backendTimeoutMs);
+  // Auth accepts several secrets separated by "|" while one is rotated; any of them may sign.
+  const authHookSecrets = splitWebhookSecrets(deps.authHookSecret ?? "");
 
   const provision = (user: BackendUser, timeoutMs: number) =>
     provisionUser({ apiUrl: deps.apiUrl, apiKey: deps.backendSecret, timeoutMs, fetch: fetchFn }, user);
@@ -157,9 +160,7 @@ export function createApp(deps: HandleNewUserDeps) {
     }
     const body = await readBody(c, MAX_BODY_BYTES);
     try {
-      // Auth accepts several secrets separated by "|" while one is rotated; any of them may sign.
-      const secrets = deps.authHookSecret.split("|").map((s) => s.trim()).filter((s) => s !== "");
-      const { id } = await verifyStandardWebhook(secrets, body, c.req.raw.headers, { now: deps.now });
+      const { id } = await verifyStandardWebhook(authHookSecrets, body, c.req.raw.headers, { now: deps.now });
       addLogFields(c, { webhook_id: id });
     } catch (error) {
       if (error instanceof WebhookVerificationError) {
