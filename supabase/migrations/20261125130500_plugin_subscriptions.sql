@@ -6,6 +6,37 @@
 -- deliveries carry the old and new row or only record_id and changed_fields. Tenant admins upsert and
 -- delete subscriptions through RPCs; the table must exist, be audited and have a tenant_id column
 -- (changes of other tables belong to no tenant), and the allowlist must name real columns.
+--
+-- Every subscription points at its current version (version_id): an immutable copy, in
+-- int.plugin_subscription_versions, of what decides its deliveries (installation, operations,
+-- allowlist, payload choice). The fan-out records the versions that matched a statement, so the
+-- deliveries queued before an edit keep the subscription as it was when the change was made.
+
+-- Versions outlive their subscription (the queued deliveries of a deleted subscription are still
+-- sent) but not their installation (an uninstall drops what was still queued for it).
+create table int.plugin_subscription_versions (
+  id bigint generated always as identity primary key,
+  subscription_id uuid not null,
+  tenant_id uuid not null,
+  installation_id uuid not null references int.plugin_installations (id) on delete cascade,
+  operations text[] not null,
+  changed_fields_allowlist text[] null,
+  include_payload boolean not null,
+  created_at timestamptz not null default now(),
+  retired_at timestamptz null
+);
+
+comment on table int.plugin_subscription_versions is
+  'Immutable snapshots of a subscription''s delivery rules, named by queued batches; written by a trigger on int.plugin_subscriptions.';
+comment on column int.plugin_subscription_versions.retired_at is
+  'When the subscription was edited or deleted; null while this is its current version.';
+
+create index plugin_subscription_versions_installation_id_idx
+  on int.plugin_subscription_versions (installation_id);
+
+alter table int.plugin_subscription_versions enable row level security;
+
+revoke all on table int.plugin_subscription_versions from public, anon, authenticated, service_role;
 
 create table int.plugin_subscriptions (
   id uuid primary key default gen_random_uuid(),
@@ -18,6 +49,7 @@ create table int.plugin_subscriptions (
   include_payload boolean not null default false,
   is_active boolean not null default true,
   is_live boolean not null default false,
+  version_id bigint not null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint plugin_subscriptions_installation_table_key unique (installation_id, table_schema, table_name),
@@ -37,6 +69,8 @@ comment on column int.plugin_subscriptions.changed_fields_allowlist is
   'UPDATEs are delivered only when they change one of these columns; null or empty means any change.';
 comment on column int.plugin_subscriptions.include_payload is
   'false: deliveries carry record_id and changed_fields only; true: also old_data and new_data.';
+comment on column int.plugin_subscriptions.version_id is
+  'The current int.plugin_subscription_versions row, kept by a trigger.';
 comment on column int.plugin_subscriptions.is_live is
   'Kept by triggers: the subscription, its installation and its plugin are all active. The fan-out reads only this.';
 
@@ -51,6 +85,61 @@ create trigger plugin_subscriptions_touch_updated_at
     include_payload, is_active
   on int.plugin_subscriptions
   for each row execute function private.touch_updated_at();
+
+-- version_id -----------------------------------------------------------------------------------------
+
+create function private.plugin_subscription_set_version()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE' and (
+    new.installation_id, new.tenant_id, new.operations, new.changed_fields_allowlist, new.include_payload
+  ) is not distinct from (
+    old.installation_id, old.tenant_id, old.operations, old.changed_fields_allowlist, old.include_payload
+  ) then
+    new.version_id := old.version_id;
+    return new;
+  end if;
+  if tg_op = 'UPDATE' then
+    update int.plugin_subscription_versions set retired_at = now() where id = old.version_id;
+  end if;
+  insert into int.plugin_subscription_versions
+    (subscription_id, tenant_id, installation_id, operations, changed_fields_allowlist, include_payload)
+  values (new.id, new.tenant_id, new.installation_id, new.operations, new.changed_fields_allowlist, new.include_payload)
+  returning id into new.version_id;
+  return new;
+end
+$$;
+
+comment on function private.plugin_subscription_set_version() is
+  'BEFORE trigger on int.plugin_subscriptions: a new version (and the old one retired) whenever a rule that decides deliveries changes.';
+
+create trigger plugin_subscriptions_set_version
+  before insert or update on int.plugin_subscriptions
+  for each row execute function private.plugin_subscription_set_version();
+
+create function private.plugin_subscription_retire_version()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update int.plugin_subscription_versions set retired_at = now() where id = old.version_id;
+  return null;
+end
+$$;
+
+comment on function private.plugin_subscription_retire_version() is
+  'AFTER DELETE trigger on int.plugin_subscriptions: retires the deleted subscription''s current version.';
+
+create trigger plugin_subscriptions_retire_version
+  after delete on int.plugin_subscriptions
+  for each row execute function private.plugin_subscription_retire_version();
+
+revoke all on function private.plugin_subscription_set_version() from public, anon, authenticated;
+revoke all on function private.plugin_subscription_retire_version() from public, anon, authenticated;
 
 -- is_live --------------------------------------------------------------------------------------------
 

@@ -1,56 +1,55 @@
--- Plugin delivery queue: int.plugin_delivery_batches (what an audited statement queued for one
--- subscription), int.plugin_deliveries (one row per change and subscription, with its state) and
+-- Plugin delivery queue: int.plugin_delivery_batches (what an audited statement queued),
+-- int.plugin_deliveries (one row per change and subscription, with its state) and
 -- int.plugin_delivery_attempts (one row per try).
 --
 -- Why: an accepted change must reach its receivers or end visibly in `dead`, so the queue is made of
 -- ordinary LOGGED tables (pg_net's own tables are unlogged and its responses expire). The fan-out
--- (next migration) writes one batch row per matching subscription (and 10,000 changes) in the same
--- transaction as the statement: the audit ids it covers, a snapshot of the subscription's filter and
--- payload choice, and the seed of its delivery ids. Everything a delivery will be (id, body, headers
--- but the signature time) is fixed by that row and the immutable audit rows it names. The processor
--- (rpc_process_plugin_deliveries, a later migration) turns batches into delivery rows a slice at a
--- time, claims due rows, signs and sends them with pg_net, and records every try in the attempts log.
--- Writing one narrow row per subscription rather than one wide row per change and subscription is
--- what keeps a 10,000-row statement with three subscriptions close to the cost of the statement.
+-- (next migration) writes one batch row per audited statement that matches a subscription (and per
+-- 10,000 changes), in the same transaction as the statement: the audit ids it covers, the versions of
+-- the subscriptions that matched (immutable copies of their filter and payload choice), and the seed
+-- of its delivery ids. Everything a delivery will be (id, body, headers but the signature time) is
+-- fixed by that row and the immutable rows it names. The processor (rpc_process_plugin_deliveries, a
+-- later migration) turns batches into delivery rows a slice at a time, claims due rows, signs and
+-- sends them with pg_net, and records every try in the attempts log. Writing one narrow row per
+-- statement rather than one wide row per change and subscription is what keeps an audited statement
+-- close to the cost of the statement.
 --
--- Batches carry no foreign keys (every key check would be paid by the audited write): the processor
--- drops a batch whose installation is gone, and a delivery of a deleted subscription is still sent,
--- as it would be had it been a delivery row already. Nothing here deletes audit rows; a retention job
--- for audit.entity_changes added later must keep the rows that a batch still names.
+-- Batches carry no foreign keys (every key check would be paid by the audited write): an uninstall
+-- deletes the installation's subscription versions, and with them what its batches still held for it;
+-- a delivery of a deleted subscription is still sent, as it would be had it been a delivery row
+-- already. Nothing here deletes audit rows; a retention job for audit.entity_changes added later must
+-- keep the rows that a batch still names.
 
 create table int.plugin_delivery_batches (
   id bigint generated always as identity primary key,
-  tenant_id uuid not null,
-  installation_id uuid not null,
-  subscription_id uuid not null,
-  -- the subscription's filter and payload choice at enqueue time
-  operations text[] not null,
-  changed_fields_allowlist text[] null,
-  include_payload boolean not null,
+  -- the matching subscriptions' int.plugin_subscription_versions at enqueue time
+  subscription_version_ids bigint[] not null,
   audit_ids bigint[] not null,
   expanded int not null default 0,
   delivery_id_seed uuid not null default gen_random_uuid(),
   created_at timestamptz not null default now(),
   constraint plugin_delivery_batches_expanded_check
-    check (expanded between 0 and pg_catalog.cardinality(audit_ids))
+    check (expanded between 0 and pg_catalog.cardinality(audit_ids) * pg_catalog.cardinality(subscription_version_ids))
 );
 
 -- Written once and read in slices: not worth compressing (pglz would try on every large statement).
 alter table int.plugin_delivery_batches alter column audit_ids set storage external;
 
 comment on table int.plugin_delivery_batches is
-  'Deliveries queued by one audited statement for one subscription, not yet turned into int.plugin_deliveries rows.';
+  'Deliveries queued by one audited statement, not yet turned into int.plugin_deliveries rows.';
+comment on column int.plugin_delivery_batches.subscription_version_ids is
+  'The subscriptions that matched the statement, as the versions they had then.';
 comment on column int.plugin_delivery_batches.audit_ids is
-  'The statement''s audit.entity_changes ids; those of this tenant whose operation and changed fields match the snapshot are delivered.';
+  'The statement''s audit.entity_changes ids; for each version, those of its tenant whose operation and changed fields match it are delivered.';
 comment on column int.plugin_delivery_batches.expanded is
-  'How many of audit_ids (from the first) the processor has already turned into delivery rows.';
+  'How many positions (audit id by version, audit id first) the processor has already turned into delivery rows.';
 comment on column int.plugin_delivery_batches.delivery_id_seed is
-  'The delivery ids: the seed''s first 80 bits, then its last 48 bits plus the audit id''s position in the batch.';
+  'The delivery ids: the seed''s first 80 bits, then its last 48 bits plus the delivery''s position in the batch.';
 
 alter table int.plugin_delivery_batches enable row level security;
 
 revoke all on table int.plugin_delivery_batches from public, anon, authenticated, service_role;
---
+
 -- Status: pending (due at next_attempt_at) -> in_flight (sent, net_request_id set, lease running)
 -- -> delivered; or -> failed (awaiting a retry at next_attempt_at) -> ... -> dead after the
 -- installation's max_attempts.

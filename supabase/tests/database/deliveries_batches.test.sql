@@ -1,9 +1,10 @@
--- The delivery queue: an audited statement queues one batch per matching active subscription (not one
--- row per change); its deliveries are listed at once (pending, with their final id and body) and the
--- processor writes them as rows a slice at a time, keeping those ids and bodies; the batch's snapshot
--- of the subscription decides what is delivered; a batch of an uninstalled installation is dropped.
+-- The delivery queue: an audited statement queues one batch naming the versions of its matching active
+-- subscriptions (not one row per change or per subscription); its deliveries are listed at once
+-- (pending, with their final id and body) and the processor writes them as rows a slice at a time,
+-- keeping those ids and bodies; the subscription's version at the time of the change decides what is
+-- delivered; an uninstalled installation's part of a batch is dropped.
 begin;
-select plan(38);
+select plan(42);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -32,14 +33,17 @@ from inst;
 insert into public.work_orders (tenant_id, title)
 select 'aaaaaaaa-aaaa-4000-8000-000000000000', 'Order ' || n from generate_series(1, 5) as n;
 
-select is((select count(*)::int from int.plugin_delivery_batches), 2,
-  'a 5-row INSERT queues one batch per matching subscription, not one per row');
+select is((select count(*)::int from int.plugin_delivery_batches), 1,
+  'a 5-row INSERT queues one batch, not one per row or per subscription');
 select results_eq(
   $$select p.plugin_key, cardinality(b.audit_ids), b.expanded
-    from int.plugin_delivery_batches b join int.plugin_installations p on p.id = b.installation_id
+    from int.plugin_delivery_batches b
+    cross join unnest(b.subscription_version_ids) as u(version_id)
+    join int.plugin_subscription_versions v on v.id = u.version_id
+    join int.plugin_installations p on p.id = v.installation_id
     order by p.plugin_key$$,
   $$values ('batches_more'::text, 5, 0), ('deliveries_test', 5, 0)$$,
-  'each holds the statement''s 5 changes; the UPDATE-only, the inactive and the other tenant''s subscriptions get none'
+  'it holds the statement''s 5 changes for the two matching subscriptions; the UPDATE-only, the inactive and the other tenant''s are not named'
 );
 select is((select count(*)::int from int.plugin_deliveries), 0, 'the statement itself writes no delivery row');
 select is((select count(*)::int from int.plugin_queued_deliveries), 10, 'it queues 10 deliveries');
@@ -79,14 +83,14 @@ select is((select count(*)::int from int.plugin_deliveries), 0, 'the refused red
 savepoint failed_run;
 select private.expand_plugin_delivery_batches(3);
 rollback to savepoint failed_run;
-select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[0, 0],
-  'a run that rolls back leaves every batch as it was');
+select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[0],
+  'a run that rolls back leaves the batch as it was');
 select is((select count(*)::int from int.plugin_queued_deliveries), 10, 'and every delivery still queued');
 
 -- Written a slice at a time ----------------------------------------------------------------------------
 select is(private.expand_plugin_delivery_batches(2), 2, 'expanding with a limit of 2 writes 2 deliveries');
-select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[2, 0],
-  'the oldest batch''s cursor advances by 2; the newer batch waits');
+select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[2],
+  'the batch''s cursor advances by 2');
 
 set local role service_role;
 select set_config('request.jwt.claims', '{"role":"service_role"}', true);
@@ -98,42 +102,58 @@ select set_eq(
 );
 select set_eq(
   $$select id from public.v_plugin_deliveries$$,
-  $$select id from listed where batch_id = (select min(batch_id) from listed) and position <= 2$$,
-  'and v_plugin_deliveries now shows the 2 written ones: the first of the oldest batch'
+  $$select id from listed where position <= 2$$,
+  'and v_plugin_deliveries now shows the 2 written ones: the first change, to both subscriptions'
 );
+select is((select count(distinct installation_id)::int from public.v_plugin_deliveries), 2,
+  'a batch is written change by change, each to every subscription, not one subscription after the other');
 reset role;
 select set_config('request.jwt.claims', '', true);
 
 select is(private.expand_plugin_delivery_batches(2), 2, 'a second limit of 2 writes 2 more');
-select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[4, 0],
+select is((select array_agg(expanded order by id) from int.plugin_delivery_batches), array[4],
   'the cursor advances to 4');
-select is(private.expand_plugin_delivery_batches(1), 1, 'a limit of 1 writes the last of the oldest batch');
-select is((select count(*)::int from int.plugin_delivery_batches), 1, 'the finished batch is deleted');
+select is(private.expand_plugin_delivery_batches(1), 1, 'a limit of 1 writes one more');
 select set_eq(
   $$select id, payload, status, attempts from int.plugin_deliveries$$,
-  $$select l.id, l.payload, 'pending'::text, 0 from listed l
-    where l.batch_id = (select min(batch_id) from listed)$$,
+  $$select l.id, l.payload, 'pending'::text, 0 from listed l where l.position <= 5$$,
   'the 5 rows are pending, with the ids and bodies they were listed with'
 );
-select is((select count(distinct audit_id)::int from int.plugin_deliveries), 5, 'each change is written once');
+select is((select count(*)::int from int.plugin_deliveries), (select count(distinct (installation_id, audit_id))::int from int.plugin_deliveries),
+  'no change is written twice to one subscription');
 select is(
   (select count(*)::int from int.plugin_queued_deliveries q join int.plugin_deliveries d using (id)), 0,
   'a written delivery is no longer queued'
 );
 
 select is(private.expand_plugin_delivery_batches(100000), 5, 'the rest is written in one go');
+select is((select count(*)::int from int.plugin_delivery_batches), 0, 'the finished batch is deleted');
 select set_eq(
   $$select id, installation_id, audit_id, payload from int.plugin_deliveries$$,
   $$select id, installation_id, audit_id, payload from listed$$,
   'all 10 deliveries are written once each, as listed'
 );
-select is((select count(*)::int from int.plugin_delivery_batches), 0, 'no batch is left');
 
 -- The allowlist at the time of the change decides --------------------------------------------------------
 truncate int.plugin_deliveries cascade;
 update public.work_orders set title = 'Order 1 (renamed)' where title = 'Order 1';
+create temporary table version_before on commit drop as
+select s.version_id from int.plugin_subscriptions s join inst on s.installation_id = inst.i_update;
 update int.plugin_subscriptions set changed_fields_allowlist = '{title}'
 where installation_id = (select i_update from inst);
+select ok(
+  (select v.retired_at is not null from int.plugin_subscription_versions v join version_before b on v.id = b.version_id)
+  and (select s.version_id <> b.version_id and v.changed_fields_allowlist = '{title}' and v.retired_at is null
+       from int.plugin_subscriptions s join inst on s.installation_id = inst.i_update
+       cross join version_before b join int.plugin_subscription_versions v on v.id = s.version_id),
+  'the edit gives the subscription a new version and retires the one the queued change names'
+);
+update int.plugin_subscriptions set is_active = is_active, updated_at = now()
+where installation_id = (select i_update from inst);
+select is(
+  (select count(*)::int from int.plugin_subscription_versions v join inst on v.installation_id = inst.i_update), 2,
+  'a write that changes no delivery rule makes no new version'
+);
 select private.expand_plugin_delivery_batches(100000);
 select is(
   (select count(*)::int from int.plugin_deliveries d join inst on d.installation_id = inst.i_update), 0,
@@ -147,14 +167,14 @@ select is(
   'an UPDATE queued after the allowlist changed is delivered'
 );
 
--- A batch of an uninstalled installation is dropped --------------------------------------------------
+-- An uninstalled installation's part of a batch is dropped -------------------------------------------
 truncate int.plugin_deliveries cascade;
 insert into public.work_orders (tenant_id, title) values ('aaaaaaaa-aaaa-4000-8000-000000000000', 'Order 6');
 select public.rpc_uninstall_plugin(i_more) from inst;
-select is((select count(*)::int from int.plugin_delivery_batches), 2, 'the uninstalled installation''s batch is still queued');
+select is((select count(*)::int from int.plugin_delivery_batches), 1, 'the batch is still queued after the uninstall');
 select is(private.expand_plugin_delivery_batches(100000), 1,
-  'expanding drops the uninstalled installation''s batch without error and writes the other');
-select is((select count(*)::int from int.plugin_delivery_batches), 0, 'both batches are gone');
+  'expanding skips the uninstalled installation without error and writes the other');
+select is((select count(*)::int from int.plugin_delivery_batches), 0, 'the batch is gone');
 select is((select array_agg(installation_id) from int.plugin_deliveries), (select array[i_a] from inst),
   'only the installed subscription got a delivery');
 
@@ -181,7 +201,7 @@ select 'bbbbbbbb-bbbb-4000-8000-000000000000', 'Bulk ' || n from generate_series
 select results_eq(
   $$select cardinality(audit_ids) from int.plugin_delivery_batches order by id$$,
   $$values (10000), (1)$$,
-  'a 10,001-row statement queues two batches for its one subscription: 10,000 changes and 1'
+  'a 10,001-row statement queues two batches: 10,000 changes and 1'
 );
 select is(
   (select count(distinct id)::int from int.plugin_queued_deliveries),
@@ -195,6 +215,14 @@ select is(
   10001,
   'and every change of the statement is in one of them'
 );
+
+-- A batch whose installations are all gone is dropped -------------------------------------------------
+delete from int.plugin_delivery_batches;
+insert into public.work_orders (tenant_id, title) values ('bbbbbbbb-bbbb-4000-8000-000000000000', 'Orphaned');
+select public.rpc_uninstall_plugin(i.id)
+from int.plugin_installations i where i.tenant_id = 'bbbbbbbb-bbbb-4000-8000-000000000000';
+select is(private.expand_plugin_delivery_batches(100000), 0, 'a batch whose installations are all gone writes nothing');
+select is((select count(*)::int from int.plugin_delivery_batches), 0, 'and is dropped');
 
 select * from finish();
 rollback;

@@ -1,7 +1,8 @@
 -- private.purge_plugin_deliveries deletes delivered deliveries (and their attempts) older than the
--- retention, and keeps everything else.
+-- retention, and subscription versions retired over a day ago that no batch names; it keeps
+-- everything else.
 begin;
-select plan(8);
+select plan(10);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -37,6 +38,43 @@ select is(
   'its attempts went with it'
 );
 select is((select count(*)::int from int.plugin_delivery_attempts), 3, 'the other attempts stay');
+
+-- Subscription versions: tenant A's subscription is edited three times. Its first version was retired
+-- two days ago and is named by a queued batch, its second two days ago and named by nothing, its
+-- third an hour ago and named by nothing; its fourth is current.
+create temporary table versions on commit drop as
+with s as (
+  select s.id from int.plugin_subscriptions s where s.tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000'
+)
+select (select version_id from int.plugin_subscriptions where id = s.id) as v1 from s;
+insert into public.work_orders (tenant_id, title) values ('aaaaaaaa-aaaa-4000-8000-000000000000', 'queued');
+update int.plugin_subscriptions set include_payload = not include_payload
+where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000';
+alter table versions add column v2 bigint;
+update versions set v2 = (select version_id from int.plugin_subscriptions where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000');
+update int.plugin_subscriptions set include_payload = not include_payload
+where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000';
+alter table versions add column v3 bigint;
+update versions set v3 = (select version_id from int.plugin_subscriptions where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000');
+update int.plugin_subscriptions set include_payload = not include_payload
+where tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000';
+update int.plugin_subscription_versions v set created_at = now() - interval '3 days',
+  retired_at = case when v.id in (x.v1, x.v2) then now() - interval '2 days' else now() - interval '1 hour' end
+from versions x where v.id in (x.v1, x.v2, x.v3);
+update int.plugin_subscription_versions v set created_at = now() - interval '3 days'
+from int.plugin_subscriptions s where v.id = s.version_id;
+
+select private.purge_plugin_deliveries(interval '7 days');
+select is(
+  (select array_agg(v.id order by v.id) from int.plugin_subscription_versions v
+   where v.subscription_id = (select s.id from int.plugin_subscriptions s
+                              where s.tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000')),
+  (select array[x.v1, x.v3, s.version_id] from versions x, int.plugin_subscriptions s
+   where s.tenant_id = 'aaaaaaaa-aaaa-4000-8000-000000000000'),
+  'of the retired versions only the one retired over a day ago that no batch names is purged; the current one stays'
+);
+select is(private.expand_plugin_delivery_batches(100), 1,
+  'the queued change is still delivered, as the version it was queued with');
 
 select throws_ok(
   'select private.purge_plugin_deliveries(interval ''-1 day'')', '22023',

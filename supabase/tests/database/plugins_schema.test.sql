@@ -1,6 +1,6 @@
 -- The plugin platform's tables, columns, indexes and triggers exist as the delivery processor expects.
 begin;
-select plan(47);
+select plan(48);
 
 select has_schema('int', 'schema int exists');
 select has_schema('audit', 'schema audit exists');
@@ -40,22 +40,26 @@ select columns_are('int', 'plugin_installations', array[
   'created_at', 'updated_at'], 'plugin_installations has the contract''s columns');
 select columns_are('int', 'plugin_subscriptions', array[
   'id', 'installation_id', 'tenant_id', 'table_schema', 'table_name', 'operations',
-  'changed_fields_allowlist', 'include_payload', 'is_active', 'is_live', 'created_at', 'updated_at'],
+  'changed_fields_allowlist', 'include_payload', 'is_active', 'is_live', 'version_id', 'created_at', 'updated_at'],
   'plugin_subscriptions has the contract''s columns');
+select columns_are('int', 'plugin_subscription_versions', array[
+  'id', 'subscription_id', 'tenant_id', 'installation_id', 'operations', 'changed_fields_allowlist',
+  'include_payload', 'created_at', 'retired_at'],
+  'plugin_subscription_versions keeps what decides a subscription''s deliveries');
 select columns_are('int', 'plugin_delivery_batches', array[
-  'id', 'tenant_id', 'installation_id', 'subscription_id', 'operations', 'changed_fields_allowlist',
-  'include_payload', 'audit_ids', 'expanded', 'delivery_id_seed', 'created_at'],
+  'id', 'subscription_version_ids', 'audit_ids', 'expanded', 'delivery_id_seed', 'created_at'],
   'plugin_delivery_batches has the contract''s columns');
 select ok(
-  (select c.relpersistence = 'p' and c.relrowsecurity from pg_class c
-   where c.oid = 'int.plugin_delivery_batches'::regclass),
-  'the batch queue is a logged table with RLS on');
+  (select bool_and(c.relpersistence = 'p' and c.relrowsecurity) from pg_class c
+   where c.oid in ('int.plugin_delivery_batches'::regclass, 'int.plugin_subscription_versions'::regclass)),
+  'the batch queue and the subscription versions are logged tables with RLS on');
 select is(
   (select array_agg(distinct g.grantee::text order by g.grantee::text)
    from information_schema.role_table_grants g
-   where g.table_schema = 'int' and g.table_name in ('plugin_delivery_batches', 'plugin_queued_deliveries')
+   where g.table_schema = 'int'
+     and g.table_name in ('plugin_delivery_batches', 'plugin_queued_deliveries', 'plugin_subscription_versions')
      and g.grantee in ('PUBLIC', 'anon', 'authenticated', 'service_role')),
-  null, 'clients have no grants on the batch queue or the queued-deliveries view');
+  null, 'clients have no grants on the batch queue, the queued-deliveries view or the subscription versions');
 select col_default_is('int', 'plugin_installations', 'max_attempts', 8, 'installations allow 8 attempts by default');
 
 select has_index('int', 'plugin_deliveries', 'plugin_deliveries_due_idx', 'due deliveries are indexed');
