@@ -7,7 +7,10 @@
  *   subscriptions; the processor writes the delivery rows later) (target: at most 2x the untracked insert); the same insert with the
  *   subscriptions switched off shows the audit share alone;
  * - single: blocks of 500 sequential single-row inserts, each its own transaction over one connection, with
- *   the same three subscriptions (target: at most 1.5x), and again with them switched off (the audit alone).
+ *   the same three subscriptions (target: at most 1.5x), and again with them switched off (the audit alone);
+ * - single via the API's path: the same inserts made the way PostgREST makes them for a signed-in tenant
+ *   member (a transaction that sets the role and the JWT claims, then inserts under row level security),
+ *   into both tables with the same policies. Not the target's measure: it shows what a client pays.
  * Each measurement is repeated, alternating tracked and untracked, and the medians are compared.
  * Everything is measured twice: with commits durable as Supabase runs Postgres (fsync,
  * synchronous_commit and full_page_writes on), and with durability off, which leaves only CPU work
@@ -53,7 +56,29 @@ alter table public.work_orders_untracked
   add foreign key (assignee) references auth.users (id) on delete set null;
 create trigger work_orders_untracked_touch_updated_at before update on public.work_orders_untracked
   for each row execute function private.touch_updated_at();
+-- The same row level security and grants, for the inserts made as the API makes them.
+alter table public.work_orders_untracked enable row level security;
+do $$
+declare
+  p record;
+begin
+  for p in select * from pg_policies where schemaname = 'public' and tablename = 'work_orders' loop
+    execute format('create policy %I on public.work_orders_untracked as %s for %s to %s %s %s',
+      p.policyname, p.permissive, p.cmd, array_to_string(p.roles, ', '),
+      case when p.qual is not null then 'using (' || p.qual || ')' else '' end,
+      case when p.with_check is not null then 'with check (' || p.with_check || ')' else '' end);
+  end loop;
+end
+$$;
+grant select, insert, update, delete on public.work_orders_untracked to authenticated;
 `;
+
+// The JWT claims PostgREST would set for the bench user, a tenant admin.
+const MEMBER_CLAIMS = JSON.stringify({
+  sub: "00000000-0000-4000-8000-00000000b001",
+  role: "authenticated",
+  aud: "authenticated",
+});
 
 type Table = "work_orders" | "work_orders_untracked";
 
@@ -115,6 +140,25 @@ async function measure(sql: postgres.Sql, t: string) {
     return performance.now() - started;
   };
 
+  // As PostgREST runs a request: its own transaction, the role and claims set for it, then the insert.
+  const apiInserts = async (table: Table) => {
+    await reset();
+    await sql`checkpoint`;
+    const started = performance.now();
+    for (let i = 0; i < SINGLE_INSERTS; i++) {
+      await sql.begin(async (tx) => {
+        await tx`select set_config('role', 'authenticated', true),
+          set_config('request.jwt.claims', ${MEMBER_CLAIMS}, true)`;
+        if (table === "work_orders") {
+          await tx`insert into public.work_orders (tenant_id, title) values (${t}, ${"Api " + i})`;
+        } else {
+          await tx`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${"Api " + i})`;
+        }
+      });
+    }
+    return performance.now() - started;
+  };
+
   // Warm-up (plans, caches), and a check that the tracked insert really queues every delivery.
   await bulkInsert("work_orders_untracked");
   await bulkInsert("work_orders");
@@ -136,35 +180,40 @@ async function measure(sql: postgres.Sql, t: string) {
   }
   await singleInserts("work_orders_untracked");
   await singleInserts("work_orders");
-
-  const bulk = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
-  for (let round = 0; round < BULK_ROUNDS; round++) {
-    // Alternate the order so that neither side always runs on a warmer machine.
-    if (round % 2 === 0) {
-      bulk.untracked.push(await bulkInsert("work_orders_untracked"));
-      bulk.tracked.push(await bulkInsert("work_orders"));
-    } else {
-      bulk.tracked.push(await bulkInsert("work_orders"));
-      bulk.untracked.push(await bulkInsert("work_orders_untracked"));
-    }
-    await setSubscriptions(false);
-    bulk.auditOnly.push(await bulkInsert("work_orders"));
-    await setSubscriptions(true);
+  await apiInserts("work_orders_untracked");
+  await apiInserts("work_orders");
+  const [{ apiRows }] = await sql<{ apiRows: number }[]>`
+    select count(*)::int as "apiRows" from int.plugin_queued_deliveries q
+    join audit.entity_changes c on c.id = q.audit_id where c.actor = '00000000-0000-4000-8000-00000000b001'`;
+  if (apiRows !== SINGLE_INSERTS * SUBSCRIPTIONS) {
+    throw new Error(
+      `expected the API's inserts to queue ${SINGLE_INSERTS * SUBSCRIPTIONS} deliveries, got ${apiRows}`,
+    );
   }
 
-  const single = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
-  for (let round = 0; round < SINGLE_ROUNDS; round++) {
-    if (round % 2 === 0) {
-      single.untracked.push(await singleInserts("work_orders_untracked"));
-      single.tracked.push(await singleInserts("work_orders"));
-    } else {
-      single.tracked.push(await singleInserts("work_orders"));
-      single.untracked.push(await singleInserts("work_orders_untracked"));
+  // Each round measures both tables, alternating which goes first so that neither side always runs on
+  // a warmer machine; with `auditOnly`, then the tracked table again with the subscriptions switched off.
+  const sideBySide = async (rounds: number, run: (table: Table) => Promise<number>, auditOnly: boolean) => {
+    const runs = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        runs.untracked.push(await run("work_orders_untracked"));
+        runs.tracked.push(await run("work_orders"));
+      } else {
+        runs.tracked.push(await run("work_orders"));
+        runs.untracked.push(await run("work_orders_untracked"));
+      }
+      if (auditOnly) {
+        await setSubscriptions(false);
+        runs.auditOnly.push(await run("work_orders"));
+        await setSubscriptions(true);
+      }
     }
-    await setSubscriptions(false);
-    single.auditOnly.push(await singleInserts("work_orders"));
-    await setSubscriptions(true);
-  }
+    return runs;
+  };
+  const bulk = await sideBySide(BULK_ROUNDS, bulkInsert, true);
+  const single = await sideBySide(SINGLE_ROUNDS, singleInserts, true);
+  const api = await sideBySide(SINGLE_ROUNDS, apiInserts, false);
 
   const b = {
     rows: BULK_ROWS,
@@ -194,7 +243,14 @@ async function measure(sql: postgres.Sql, t: string) {
       audit_only_ratio: s.audit_only_ms / s.untracked_ms,
       target_ratio: TARGET_SINGLE,
     },
-    runs_ms: { bulk, single },
+    api: {
+      inserts: SINGLE_INSERTS,
+      subscriptions: SUBSCRIPTIONS,
+      untracked_ms: median(api.untracked),
+      tracked_ms: median(api.tracked),
+      ratio: median(api.tracked) / median(api.untracked),
+    },
+    runs_ms: { bulk, single, api },
   };
 }
 
@@ -215,6 +271,12 @@ function report(mode: Mode, r: Awaited<ReturnType<typeof measure>>) {
       `audited ${fmt(s.audit_only_ms)} (${each(s.audit_only_ms)}; ${s.audit_only_ratio.toFixed(2)}x), ` +
       `audited + ${SUBSCRIPTIONS} deliveries each ${fmt(s.tracked_ms)} (${each(s.tracked_ms)}; ` +
       `${s.ratio.toFixed(2)}x, ${verdict(s.ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x)`,
+  );
+  const a = r.api;
+  console.log(
+    `  the same through the API's path (role, JWT claims, RLS): untracked ${fmt(a.untracked_ms)} ` +
+      `(${each(a.untracked_ms)}), audited + ${SUBSCRIPTIONS} deliveries each ${fmt(a.tracked_ms)} ` +
+      `(${each(a.tracked_ms)}; ${a.ratio.toFixed(2)}x)`,
   );
 }
 
