@@ -7,7 +7,7 @@ import postgres from "postgres";
 import { Cluster, freePort, serverReachableDir } from "./cluster.ts";
 import { bootstrapDatabase, pushMigrations } from "./database.ts";
 import type { Postgres } from "./prereqs.ts";
-import { STATE_DIR } from "./paths.ts";
+import { PROJECT_ROOT, STATE_DIR } from "./paths.ts";
 
 export const TEMPLATE_DB = "app_template";
 
@@ -32,7 +32,7 @@ export async function createMigratedDatabase(
   cluster: Cluster,
   cli: string,
   database: string,
-  { seed = false } = {},
+  { seed = false, projectDir = PROJECT_ROOT } = {},
 ): Promise<void> {
   const admin = postgres(cluster.url(), { max: 1, onnotice: () => {} });
   try {
@@ -41,7 +41,7 @@ export async function createMigratedDatabase(
     await admin.end();
   }
   await bootstrapDatabase(cluster.url(database));
-  await pushMigrations(cli, cluster.url(database), { seed });
+  await pushMigrations(cli, cluster.url(database), { seed, cwd: projectDir });
 }
 
 /**
@@ -54,14 +54,21 @@ export async function createTemplateCluster(
   cli: string,
   name: string,
   log: (line: string) => void = console.log,
+  { projectDir = PROJECT_ROOT } = {},
 ): Promise<Cluster> {
   let t = performance.now();
   const cluster = await createScratchCluster(pg, name);
   log(`cluster started on port ${cluster.port} in ${Math.round(performance.now() - t)} ms`);
-  t = performance.now();
-  await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
-  log(`migrations applied to ${TEMPLATE_DB} in ${Math.round(performance.now() - t)} ms`);
-  await cluster.restart({ cronDatabase: "postgres" });
+  try {
+    t = performance.now();
+    await createMigratedDatabase(cluster, cli, TEMPLATE_DB, { projectDir });
+    log(`migrations applied to ${TEMPLATE_DB} in ${Math.round(performance.now() - t)} ms`);
+    await cluster.restart({ cronDatabase: "postgres" });
+  } catch (error) {
+    // Nobody else holds the cluster yet: a migration that does not apply must not leave it running.
+    await cluster.destroy();
+    throw error;
+  }
   return cluster;
 }
 

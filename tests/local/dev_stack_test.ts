@@ -3,13 +3,15 @@
  * setup problems (a busy port, missing binaries, a broken migration) each get one clear error.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { assertPortFree, Cluster, freePort } from "../../local/cluster.ts";
 import { pushMigrations } from "../../local/database.ts";
 import { localApiKeys } from "../../local/keys.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
-import { SetupError } from "../../local/prereqs.ts";
+import { PROJECT_ROOT, STATE_DIR } from "../../local/paths.ts";
+import { ensurePostgres, SetupError } from "../../local/prereqs.ts";
+import { createTemplateCluster } from "../../local/template.ts";
 import { standInOnly } from "../_support/stack.ts";
 
 function env(name: string): string {
@@ -68,6 +70,35 @@ Deno.test({
           await sql.end();
         }
       });
+    } finally {
+      Deno.removeSync(project, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a template cluster whose migrations do not apply is stopped and removed, not left running",
+  ...standInOnly,
+  async fn() {
+    const project = Deno.makeTempDirSync({ prefix: "broken-template-" });
+    const name = `broken-template-${Deno.pid}`;
+    try {
+      Deno.mkdirSync(join(project, "supabase", "migrations"), { recursive: true });
+      Deno.writeTextFileSync(join(project, "supabase", "config.toml"), 'project_id = "broken"\n');
+      Deno.writeTextFileSync(
+        join(project, "supabase", "migrations", "20260101000000_broken.sql"),
+        "create table public.bad (x no_such_type);\n",
+      );
+      const error = await createTemplateCluster(await ensurePostgres(), env("SUPABASE_CLI"), name, () => {}, {
+        projectDir: project,
+      }).then(() => null, (e) => e);
+      assert.ok(error instanceof SetupError, `expected a SetupError, got ${error}`);
+      assert.match(error.message, /no_such_type/);
+      assert.equal(existsSync(join(STATE_DIR, name)), false, "the cluster's directory is removed");
+      const running = new TextDecoder().decode(
+        (await new Deno.Command("pgrep", { args: ["-f", `${name}/data`], stdout: "piped" }).output()).stdout,
+      );
+      assert.equal(running, "", "no postgres of that cluster is left running");
     } finally {
       Deno.removeSync(project, { recursive: true });
     }
