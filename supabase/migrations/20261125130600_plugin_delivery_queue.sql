@@ -4,8 +4,8 @@
 --
 -- Why: an accepted change must reach its receivers or end visibly in `dead`, so the queue is made of
 -- ordinary LOGGED tables (pg_net's own tables are unlogged and its responses expire). The fan-out
--- (next migration) writes one batch row per audited statement that matches a subscription (and per
--- 10,000 changes), in the same transaction as the statement: the audit ids it covers, the versions of
+-- (next migration) writes one batch row per audited statement that matches a subscription (per
+-- tenant, and per 10,000 changes), in the same transaction as the statement: the audit ids it covers, the versions of
 -- the subscriptions that matched (immutable copies of their filter and payload choice), and the seed
 -- of its delivery ids. Everything a delivery will be (id, body, headers but the signature time) is
 -- fixed by that row and the immutable rows it names. The processor (rpc_process_plugin_deliveries, a

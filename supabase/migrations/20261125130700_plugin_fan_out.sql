@@ -7,9 +7,9 @@
 -- subscription (it, its installation and its plugin active: is_live) to the changed table exists in a
 -- tenant the statement touched, one batch row naming the statement's audit ids and the current
 -- versions of those subscriptions (and one per 10,000 changes; a statement across tenants writes one
--- per tenant, with that tenant's changes only). The versions are immutable copies of
--- the subscriptions' operations, allowlist and include_payload, so the deliveries a batch stands for
--- are decided at enqueue time even though their rows are written later, by the processor
+-- per tenant, with that tenant's changes only). The versions are immutable copies of the
+-- subscriptions' operations, allowlist and include_payload, so the deliveries a batch stands for are
+-- decided at enqueue time even though their rows are written later, by the processor
 -- (private.expand_plugin_delivery_batches). One row per statement, not one per subscription: with
 -- three subscriptions, the two extra rows cost about half as much CPU as the bare single-row insert.
 --
@@ -21,10 +21,11 @@
 --   payload  {"id", "type", "tenant_id", "installation_id", "audit_id", "occurred_at" (UTC, +00:00),
 --             "data": {"table_schema", "table_name", "op", "record_id", "changed_fields"
 --                      [, "old_data", "new_data"] (include_payload) [, "payload_truncated": true]}}
--- An audit id is delivered to a version when it is of the version's tenant, the change's operation is subscribed and, for an UPDATE, there is no allowlist or the
--- changed fields overlap it. With include_payload, a body that would exceed 48 KB drops old_data and
--- new_data and says "payload_truncated": true instead; the receiver can fetch the row through the API.
--- Audit rows are never updated and versions only retired, so the body is the same whenever it is built.
+-- An audit id is delivered to a version when it is of the version's tenant, the change's operation
+-- is subscribed and, for an UPDATE, there is no allowlist or the changed fields overlap it. With
+-- include_payload, a body that would exceed 48 KB drops old_data and new_data and says
+-- "payload_truncated": true instead; the receiver can fetch the row through the API. Audit rows are
+-- never updated and versions only retired, so the body is the same whenever it is built.
 
 create or replace function audit.changes_captured(
   p_table_schema text,
@@ -80,8 +81,7 @@ begin
         and s.operations && v_operations
       having pg_catalog.count(*) > 0
     ) m
-    cross join pg_catalog.generate_series(1, pg_catalog.cardinality(t.audit_ids), 10000) as chunk(first)
-    order by t.tenant_id, chunk.first;
+    cross join pg_catalog.generate_series(1, pg_catalog.cardinality(t.audit_ids), 10000) as chunk(first);
   end if;
 end
 $$;
@@ -224,6 +224,8 @@ set search_path = ''
 as $$
 declare
   v_batch record;
+  v_named_installations uuid[];
+  v_named_subscriptions uuid[];
   v_installation_ids uuid[];
   v_left int := p_limit;
   v_take int;
@@ -245,18 +247,15 @@ begin
     limit 1
     for update of b skip locked;
     exit when not found;
+    select pg_catalog.array_agg(v.installation_id), pg_catalog.array_agg(v.subscription_id)
+    into v_named_installations, v_named_subscriptions
+    from int.plugin_subscription_versions v
+    where v.id = any (v_batch.subscription_version_ids);
     -- Held until commit, so an uninstall cannot remove an installation under the rows written next
     -- (it waits, then deletes them with the installation). An installation already gone took its
     -- versions, and so its part of the batch, with it.
     v_installation_ids := array(
-      select i.id
-      from int.plugin_installations i
-      where i.id in (
-        select v.installation_id
-        from int.plugin_subscription_versions v
-        where v.id = any (v_batch.subscription_version_ids)
-      )
-      for key share of i
+      select i.id from int.plugin_installations i where i.id = any (v_named_installations) for key share of i
     );
     if pg_catalog.cardinality(v_installation_ids) = 0 then
       delete from int.plugin_delivery_batches where id = v_batch.id;
@@ -265,14 +264,7 @@ begin
     -- Likewise the subscriptions: a delete in progress is waited for, so that the rows written next
     -- name only subscriptions that still exist (a deleted one's deliveries have no subscription_id)
     -- rather than failing the run on their foreign key.
-    perform 1
-    from int.plugin_subscriptions s
-    where s.id in (
-      select v.subscription_id
-      from int.plugin_subscription_versions v
-      where v.id = any (v_batch.subscription_version_ids)
-    )
-    for key share of s;
+    perform 1 from int.plugin_subscriptions s where s.id = any (v_named_subscriptions) for key share of s;
     v_take := least(v_left, v_batch.size - v_batch.expanded);
     insert into int.plugin_deliveries
       (id, tenant_id, installation_id, subscription_id, audit_id, event_type, payload, next_attempt_at,
