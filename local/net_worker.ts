@@ -46,6 +46,11 @@ export async function startNetWorker(opts: NetWorkerOptions): Promise<NetWorker>
 interface Settings {
   batchSize: number;
   ttl: string;
+  /**
+   * now() as the round begins. pg_net inserts a round's responses in the transaction that took its
+   * requests, so `created` (default now()) is when the round began, not when a reply arrived.
+   */
+  roundStart: string;
 }
 
 interface QueuedRequest {
@@ -190,16 +195,16 @@ class PgNetWorker {
   }
 
   private async settings(): Promise<Settings> {
-    const [row] = await this.db<{ batch_size: string | null; ttl: string | null }[]>`
+    const [row] = await this.db<{ batch_size: string | null; ttl: string | null; round_start: string }[]>`
       select current_setting('pg_net.batch_size', true) as batch_size,
-        current_setting('pg_net.ttl', true) as ttl`;
+        current_setting('pg_net.ttl', true) as ttl, now()::text as round_start`;
     let batchSize = row.batch_size ? Number(row.batch_size) : DEFAULT_BATCH_SIZE;
     // pg_net declares the setting with the range 0..32767; a placeholder setting accepts anything
     if (!Number.isInteger(batchSize) || batchSize < 0 || batchSize > 32767) {
       this.warnOnce(`invalid value for pg_net.batch_size: "${row.batch_size}", using ${DEFAULT_BATCH_SIZE}`);
       batchSize = DEFAULT_BATCH_SIZE;
     }
-    return { batchSize, ttl: row.ttl || DEFAULT_TTL };
+    return { batchSize, ttl: row.ttl || DEFAULT_TTL, roundStart: row.round_start };
   }
 
   /** Deletes up to batch_size responses older than pg_net.ttl, oldest first, as pg_net does. */
@@ -222,7 +227,7 @@ class PgNetWorker {
     }
   }
 
-  private async round({ batchSize }: Settings): Promise<number> {
+  private async round({ batchSize, roundStart }: Settings): Promise<number> {
     if (batchSize === 0) return 0;
     const requests = await this.db<QueuedRequest[]>`
       select q.id, q.method, q.url, q.body, q.timeout_milliseconds,
@@ -233,20 +238,21 @@ class PgNetWorker {
       from net.http_request_queue q
       order by q.id
       limit ${batchSize}`;
-    await Promise.all(requests.map((request) => this.process(request)));
+    await Promise.all(requests.map((request) => this.process(request, roundStart)));
     return requests.length;
   }
 
-  private async process(request: QueuedRequest): Promise<void> {
+  private async process(request: QueuedRequest, roundStart: string): Promise<void> {
     const outcome = await send(request, this.inFlight.signal);
     if (!outcome) return; // abandoned by stop(): it stays queued
     try {
       await this.db`
         with sent as (delete from net.http_request_queue where id = ${request.id}::bigint returning id)
-        insert into net._http_response (id, status_code, content, headers, content_type, timed_out, error_msg)
+        insert into net._http_response
+          (id, status_code, content, headers, content_type, timed_out, error_msg, created)
         select id, ${outcome.status_code}::int, ${outcome.content}::text,
           ${outcome.headers && this.db.json(outcome.headers)}::jsonb, ${outcome.content_type}::text,
-          ${outcome.timed_out}::bool, ${outcome.error_msg}::text
+          ${outcome.timed_out}::bool, ${outcome.error_msg}::text, ${roundStart}::timestamptz
         from sent`;
     } catch (error) {
       this.report(error);

@@ -91,6 +91,8 @@ comment on column int.plugin_deliveries.status is
 comment on column int.plugin_deliveries.lease_expires_at is
   'While in_flight: when a missing response counts as a failed attempt.';
 comment on column int.plugin_deliveries.net_request_id is 'The pg_net request id of the attempt in flight.';
+comment on column int.plugin_deliveries.delivered_at is
+  'When pg_net''s worker took the request that was answered 2xx; pg_net does not record when the reply came.';
 comment on column int.plugin_deliveries.net_extension_oid is
   'While in_flight: the pg_net extension (pg_extension oid) that net_request_id belongs to; its ids restart when it is created again.';
 
@@ -122,7 +124,9 @@ create table int.plugin_delivery_attempts (
 );
 
 comment on table int.plugin_delivery_attempts is
-  'One row per delivery try: HTTP status or error, timeout, duration and the first 500 characters of the response.';
+  'One row per delivery try: HTTP status or error, timeout, wait for pg_net and the first 500 characters of the response.';
+comment on column int.plugin_delivery_attempts.duration_ms is
+  'Milliseconds from the processor handing the request to pg_net until pg_net''s worker took it; pg_net does not record when the reply came.';
 comment on column int.plugin_delivery_attempts.response_excerpt is 'At most the first 500 characters of the response body.';
 
 create index plugin_delivery_attempts_delivery_id_idx on int.plugin_delivery_attempts (delivery_id);

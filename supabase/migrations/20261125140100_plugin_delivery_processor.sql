@@ -184,6 +184,9 @@ begin
   logged as (
     insert into int.plugin_delivery_attempts
       (delivery_id, attempt, status_code, error, timed_out, duration_ms, response_excerpt)
+    -- pg_net records no reply time: `created` is the start of the worker round that took the request
+    -- (it inserts a round's responses in that round's transaction). So duration_ms is how long the
+    -- request waited for pg_net, and delivered_at is when pg_net took it.
     select o.id, o.attempts, o.status_code, o.error, o.timed_out,
       greatest(0, round(extract(epoch from o.created - o.sent_at) * 1000))::int,
       left(o.content, 500)

@@ -36,7 +36,7 @@ select is(
 select is((select d.status from int.plugin_deliveries d join outcome o using (id) where o.n = 1), 'delivered',
   'a 2xx response marks the delivery delivered');
 select is((select d.delivered_at from int.plugin_deliveries d join outcome o using (id) where o.n = 1), now(),
-  'delivered_at is when the response arrived');
+  'delivered_at is pg_net''s time for the response: when its worker took the request');
 select is(
   (select row(a.attempt, a.status_code, a.error, a.timed_out, length(a.response_excerpt))::text
    from int.plugin_delivery_attempts a join outcome o on o.id = a.delivery_id where o.n = 1),
