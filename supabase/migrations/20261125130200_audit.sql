@@ -17,7 +17,8 @@
 -- - actor is the requesting user (JWT sub), null for the service role, pg_cron and direct sessions.
 -- - An UPDATE that changes a primary key cannot be paired: it is recorded as a DELETE of the old key
 --   and an INSERT of the new one, so nothing is lost.
--- TRUNCATE is not audited.
+-- TRUNCATE is not audited, and neither are partitioned tables (track_table refuses them): a statement
+-- that names a partition does not fire the parent's statement triggers.
 
 create schema if not exists audit;
 
@@ -84,7 +85,8 @@ revoke all on function audit.changes_captured(text, text, text, bigint[], uuid[]
 -- The trigger function --------------------------------------------------------------------------------
 -- Each row becomes jsonb once, in a subquery kept as it is with `offset 0`: pulled up into the outer
 -- query, to_jsonb would run once per reference (tenant_id, record_id, the stored row), which made the
--- trigger cost nearly twice as much.
+-- trigger cost nearly twice as much. The row is written `n.*`: a bare `n` would be the table's own
+-- column n if it had one.
 
 create function audit.capture_changes()
 returns trigger
@@ -103,15 +105,24 @@ declare
   v_single_key boolean := tg_nargs = 1;
   -- private.current_actor(), inlined: as a plain expression its plan stays cached for the session,
   -- where a call to the SQL function is planned again in every transaction.
-  v_sub text := coalesce(
-    nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
-    nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub');
-  v_actor uuid := case
-    when v_sub ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then v_sub::uuid
-  end;
+  v_sub text := nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), '');
+  v_claims text := nullif(pg_catalog.current_setting('request.jwt.claims', true), '');
+  v_actor uuid;
   v_audit_ids bigint[];
   v_tenant_ids uuid[];
 begin
+  if v_sub is null and v_claims is not null then
+    -- Claims that are not JSON (only a session that sets them itself can have such) give no actor
+    -- instead of failing the user's write.
+    begin
+      v_sub := v_claims::jsonb ->> 'sub';
+    exception when invalid_text_representation then
+      v_sub := null;
+    end;
+  end if;
+  if v_sub ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then
+    v_actor := v_sub::uuid;
+  end if;
   if tg_op = 'INSERT' then
     with written as (
       insert into audit.entity_changes (tenant_id, table_schema, table_name, op, record_id, new_data, actor)
@@ -122,7 +133,7 @@ begin
                 from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
         end,
         r.j, v_actor
-      from (select pg_catalog.to_jsonb(n) as j from new_rows n offset 0) r
+      from (select pg_catalog.to_jsonb(n.*) as j from new_rows n offset 0) r
       returning id, tenant_id
     )
     select (select pg_catalog.array_agg(w.id) from written w),
@@ -139,7 +150,7 @@ begin
                 from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
         end,
         r.j, v_actor
-      from (select pg_catalog.to_jsonb(o) as j from old_rows o offset 0) r
+      from (select pg_catalog.to_jsonb(o.*) as j from old_rows o offset 0) r
       returning id, tenant_id
     )
     select (select pg_catalog.array_agg(w.id) from written w),
@@ -161,7 +172,7 @@ begin
             else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
                   from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
           end as rid
-        from (select pg_catalog.to_jsonb(x) as j from old_rows x offset 0) r
+        from (select pg_catalog.to_jsonb(x.*) as j from old_rows x offset 0) r
       ) o
       full join (
         select r.j,
@@ -170,7 +181,7 @@ begin
             else (select pg_catalog.jsonb_agg(r.j -> k.col order by k.ord)::text
                   from pg_catalog.unnest(v_pk) with ordinality k(col, ord))
           end as rid
-        from (select pg_catalog.to_jsonb(x) as j from new_rows x offset 0) r
+        from (select pg_catalog.to_jsonb(x.*) as j from new_rows x offset 0) r
       ) n on n.rid = o.rid
       left join lateral (
         select pg_catalog.array_agg(e.key order by e.key) as changed
@@ -218,7 +229,13 @@ begin
   from pg_catalog.pg_class c
   join pg_catalog.pg_namespace n on n.oid = c.relnamespace
   where c.oid = p_table;
-  if v_kind not in ('r', 'p') then
+  if v_kind = 'p' then
+    -- Statement triggers on a partitioned table do not fire for statements that name a partition.
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('%s is partitioned: writes to its partitions would not be audited', p_table);
+  end if;
+  if v_kind <> 'r' then
     raise exception using errcode = '22023', message = pg_catalog.format('%s is not a table', p_table);
   end if;
   if v_schema in ('audit', 'int', 'pg_catalog', 'information_schema') then
@@ -302,5 +319,42 @@ comment on function audit.is_tracked(regclass) is 'Whether audit.track_table is 
 revoke all on function audit.track_table(regclass) from public, anon, authenticated;
 revoke all on function audit.untrack_table(regclass) from public, anon, authenticated;
 revoke all on function audit.is_tracked(regclass) from public, anon, authenticated;
+
+-- The triggers name the primary key columns: a rename or a new primary key would leave them reading
+-- columns that are gone (every write of the table failing on a null record_id). ALTER TABLE of a
+-- tracked table therefore tracks it again.
+create function audit.retrack_altered_tables()
+returns event_trigger
+language plpgsql
+-- definer: any role may alter its own tables, and the check reads the audit schema it has no usage on.
+security definer
+set search_path = ''
+as $$
+declare
+  v_table regclass;
+begin
+  for v_table in
+    select distinct c.objid::regclass
+    from pg_catalog.pg_event_trigger_ddl_commands() c
+    where c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  loop
+    -- A table left without a primary key keeps its triggers (track_table would refuse it).
+    if audit.is_tracked(v_table) and exists (
+      select 1 from pg_catalog.pg_index i where i.indrelid = v_table and i.indisprimary
+    ) then
+      perform audit.track_table(v_table);
+    end if;
+  end loop;
+end
+$$;
+
+comment on function audit.retrack_altered_tables() is
+  'Event trigger: after ALTER TABLE of a tracked table, re-runs audit.track_table so the triggers name its current primary key columns.';
+
+revoke all on function audit.retrack_altered_tables() from public, anon, authenticated;
+
+create event trigger audit_retrack_altered_tables on ddl_command_end
+  when tag in ('ALTER TABLE')
+  execute function audit.retrack_altered_tables();
 
 select audit.track_table('public.work_orders');
