@@ -354,6 +354,36 @@ Deno.test("a reply slower than timeout_milliseconds is stored as timed out with 
     { handler: async (_req, closing) => (await delay(3000, closing), new Response("late")) },
   ));
 
+// pg_net inserts a round's responses in the transaction that took its requests (src/worker.c:
+// consume_request_queue, then insert_curl_responses, then commit), so `created` (default now()) is
+// when the worker took the request, not when the reply came back.
+Deno.test("a response's created is when the worker took the request, not when a slow reply arrived", () => {
+  let arrivedAt: number | undefined;
+  return withStack(
+    async ({ sql, server }) => {
+      const [{ id }] = await sql<{ id: number }[]>`select net.http_post(${
+        server.url + "/slow"
+      }, '{}')::int as id`;
+      await responseOf(sql, id);
+      const [{ created }] = await sql<{ created: number }[]>`
+        select extract(epoch from created)::float8 * 1000 as created from net._http_response where id = ${id}`;
+      assert.ok(arrivedAt !== undefined);
+      // Same clock; the reply took 1,500 ms, and 300 ms leave room for the clock reads.
+      assert.ok(
+        created - arrivedAt <= 300,
+        `created is ${Math.round(created - arrivedAt)} ms after the request`,
+      );
+    },
+    {
+      handler: async (_req, closing) => {
+        arrivedAt = Date.now();
+        await delay(1500, closing);
+        return new Response("slow ok");
+      },
+    },
+  );
+});
+
 Deno.test("connection failures are stored with curl's error text", () =>
   withStack(async ({ sql }) => {
     // a server that accepts, reads the request and closes without replying
