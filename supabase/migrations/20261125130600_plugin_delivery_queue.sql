@@ -67,7 +67,7 @@ create table int.plugin_deliveries (
   next_attempt_at timestamptz not null default now(),
   lease_expires_at timestamptz null,
   net_request_id bigint null,
-  net_extension_oid oid null,
+  net_generation bigint null,
   last_status_code int null,
   last_error text null,
   delivered_at timestamptz null,
@@ -93,8 +93,8 @@ comment on column int.plugin_deliveries.lease_expires_at is
 comment on column int.plugin_deliveries.net_request_id is 'The pg_net request id of the attempt in flight.';
 comment on column int.plugin_deliveries.delivered_at is
   'When pg_net''s worker took the request that was answered 2xx; pg_net does not record when the reply came.';
-comment on column int.plugin_deliveries.net_extension_oid is
-  'While in_flight: the pg_net extension (pg_extension oid) that net_request_id belongs to; its ids restart when it is created again.';
+comment on column int.plugin_deliveries.net_generation is
+  'While in_flight: the generation of pg_net request ids (private.pg_net_generation) that net_request_id belongs to.';
 
 -- Due rows for the processor.
 create index plugin_deliveries_due_idx on int.plugin_deliveries (next_attempt_at)

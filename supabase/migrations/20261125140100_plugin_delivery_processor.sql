@@ -30,9 +30,10 @@
 -- Neither the secret nor a signature is stored or logged anywhere but in the outgoing request
 -- (pg_net keeps a request's headers in its queue until it is sent; that is inherent to pg_net).
 --
--- Request ids restart when pg_net is created again (private.pg_net_oid): a delivery records the pg_net
--- it was sent through, and only that pg_net's queue and responses are matched to it. A delivery sent
--- through an earlier pg_net gets no response; its lease expiry retries it.
+-- Request ids restart when pg_net is created again or its unlogged tables are reset (a crash): a
+-- delivery records the generation of ids it was sent in (private.pg_net_generation), and only that
+-- generation's queue and responses are matched to it. A delivery sent in an earlier one gets no
+-- response; its lease expiry retries it.
 
 -- The installation's own headers, minus anything that would clash with the headers the processor sets
 -- (or that curl computes itself): only string values of a JSON object are kept.
@@ -147,7 +148,7 @@ declare
   v_request_id bigint;
   v_row record;
   -- the pg_net that this run's request ids belong to
-  v_net oid := private.pg_net_oid();
+  v_net bigint := private.pg_net_generation();
 begin
   if p_limit is null or p_limit < 1 or p_limit > 100000 then
     raise exception using
@@ -163,7 +164,7 @@ begin
     join net._http_response r on r.id = d.net_request_id
     join int.plugin_installations i on i.id = d.installation_id
     where d.status = 'in_flight'
-      and d.net_extension_oid = v_net
+      and d.net_generation = v_net
     for update of d skip locked
   ),
   outcome as (
@@ -203,7 +204,7 @@ begin
       last_status_code = o.status_code,
       last_error = o.error,
       net_request_id = null,
-      net_extension_oid = null,
+      net_generation = null,
       lease_expires_at = null,
       updated_at = now()
     from outcome o
@@ -223,14 +224,14 @@ begin
   with expired as (
     select d.id, d.attempts, coalesce(i.max_attempts, 8) as max_attempts,
       private.plugin_delivery_timeout_ms(i.config) as timeout_ms,
-      d.net_extension_oid is not distinct from v_net
+      d.net_generation is not distinct from v_net
         and exists (select 1 from net.http_request_queue q where q.id = d.net_request_id) as queued
     from int.plugin_deliveries d
     join int.plugin_installations i on i.id = d.installation_id
     where d.status = 'in_flight'
       and d.lease_expires_at < now()
       and not (
-        d.net_extension_oid is not distinct from v_net
+        d.net_generation is not distinct from v_net
         and exists (select 1 from net._http_response r where r.id = d.net_request_id)
       )
     for update of d skip locked
@@ -252,7 +253,7 @@ begin
         when e.queued then now() + pg_catalog.make_interval(secs => e.timeout_ms / 1000.0) + v_lease_margin
       end,
       net_request_id = case when e.queued then d.net_request_id end,
-      net_extension_oid = case when e.queued then d.net_extension_oid end,
+      net_generation = case when e.queued then d.net_generation end,
       next_attempt_at = case
         when not e.queued and e.attempts < e.max_attempts
           then now() + private.plugin_retry_delay(greatest(e.attempts, 1), random())
@@ -334,7 +335,7 @@ begin
       set status = 'in_flight',
         attempts = d.attempts + 1,
         net_request_id = s.request_id,
-        net_extension_oid = v_net,
+        net_generation = v_net,
         lease_expires_at = now() + pg_catalog.make_interval(secs => s.timeout_ms / 1000.0) + v_lease_margin,
         updated_at = now()
       from sent s
@@ -373,7 +374,7 @@ begin
           set status = 'in_flight',
             attempts = attempts + 1,
             net_request_id = v_request_id,
-            net_extension_oid = v_net,
+            net_generation = v_net,
             lease_expires_at = now() + pg_catalog.make_interval(secs => v_row.timeout_ms / 1000.0)
               + v_lease_margin,
             updated_at = now()
@@ -423,7 +424,7 @@ begin
         last_status_code = null,
         last_error = u.error,
         net_request_id = null,
-        net_extension_oid = null,
+        net_generation = null,
         lease_expires_at = null,
         updated_at = now()
       from unsent u

@@ -12,17 +12,18 @@
 -- * The function reports the outcome through rpc_record_user_provisioning (service role);
 --   private.reconcile_user_provisioning (pg_cron, every minute) settles calls that never reached
 --   the function from net._http_response; rpc_retry_user_provisioning re-sends failed ones.
--- * pg_net's request ids start again at 1 when the extension is dropped and created again, so each
---   row keeps the pg_net (private.pg_net_oid) the request was queued through, and responses and
---   queued requests are matched only to rows of the current pg_net. A call still pending from an
---   older pg_net can get no response: like any call without one, it is lost after 15 minutes.
+-- * pg_net's request ids start again at 1 when the extension is created again or its unlogged
+--   tables are reset (a crash), so each row keeps the generation of ids its request was queued in
+--   (private.pg_net_generation), and responses and queued requests are matched only to rows of the
+--   current one. A call still pending from an older generation can get no response: like any call
+--   without one, it is lost after 15 minutes.
 
 create table if not exists public.user_provisioning (
   user_id uuid primary key references auth.users (id) on delete cascade,
   status text not null default 'pending' check (status in ('pending', 'provisioned', 'failed')),
   attempts integer not null default 0 check (attempts >= 0),
   request_id bigint,
-  net_extension_oid oid,
+  net_generation bigint,
   last_error text check (last_error is null or pg_catalog.length(last_error) <= 1000),
   provisioned_at timestamptz,
   created_at timestamptz not null default pg_catalog.now(),
@@ -35,8 +36,8 @@ comment on column public.user_provisioning.status is
   'pending (call queued), provisioned (backend accepted or already had the user), failed (see last_error).';
 comment on column public.user_provisioning.attempts is 'How many calls to handleNewUser were queued for this user.';
 comment on column public.user_provisioning.request_id is 'The pg_net request id of the latest call.';
-comment on column public.user_provisioning.net_extension_oid is
-  'The pg_net extension (pg_extension oid) that request_id belongs to; its ids start again at 1 when pg_net is created again.';
+comment on column public.user_provisioning.net_generation is
+  'The generation of pg_net request ids (private.pg_net_generation) that request_id belongs to; ids start again at 1 in each.';
 comment on column public.user_provisioning.last_error is 'Why the latest attempt failed; never a secret.';
 
 create index if not exists user_provisioning_unsettled_idx
@@ -121,7 +122,7 @@ set search_path = ''
 as $$
 declare
   v_request_id bigint;
-  v_net oid;
+  v_net bigint;
   v_error text;
 begin
   begin
@@ -131,12 +132,12 @@ begin
       private.get_secret('handle_new_user_secret')
     );
     -- the pg_net that the request id belongs to
-    v_net := private.pg_net_oid();
-    insert into public.user_provisioning (user_id, status, attempts, request_id, net_extension_oid)
+    v_net := private.pg_net_generation();
+    insert into public.user_provisioning (user_id, status, attempts, request_id, net_generation)
     values (new.id, 'pending', 1, v_request_id, v_net)
     on conflict (user_id) do update
       set status = 'pending', attempts = public.user_provisioning.attempts + 1,
-        request_id = excluded.request_id, net_extension_oid = excluded.net_extension_oid, last_error = null,
+        request_id = excluded.request_id, net_generation = excluded.net_generation, last_error = null,
         updated_at = pg_catalog.now();
   exception when others then
     -- A missing secret names itself; other errors may quote the URL, so only their code is kept.
@@ -234,7 +235,7 @@ declare
   v_user auth.users;
   v_request_id bigint;
   -- the pg_net that this call's request ids belong to
-  v_net oid := private.pg_net_oid();
+  v_net bigint := private.pg_net_generation();
 begin
   if p_limit is null or p_limit < 1 or p_limit > 1000 then
     raise exception using errcode = '22023', message = 'p_limit must be between 1 and 1000';
@@ -258,11 +259,11 @@ begin
     limit p_limit
   loop
     v_request_id := private.send_handle_new_user(v_user, v_url, v_secret);
-    insert into public.user_provisioning as p (user_id, status, attempts, request_id, net_extension_oid)
+    insert into public.user_provisioning as p (user_id, status, attempts, request_id, net_generation)
     values (v_user.id, 'pending', 1, v_request_id, v_net)
     on conflict on constraint user_provisioning_pkey do update
       set status = 'pending', attempts = p.attempts + 1, request_id = excluded.request_id,
-        net_extension_oid = excluded.net_extension_oid, last_error = null, updated_at = pg_catalog.now();
+        net_generation = excluded.net_generation, last_error = null, updated_at = pg_catalog.now();
     user_id := v_user.id;
     request_id := v_request_id;
     return next;
@@ -287,7 +288,7 @@ declare
   v_answered integer;
   v_lost integer;
   -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
-  v_net oid := private.pg_net_oid();
+  v_net bigint := private.pg_net_generation();
 begin
   -- Calls that got an answer while the row is still pending: the function never reported back
   -- (it was not reached, crashed, or could not call the RPC). A 2xx means it provisioned the user.
@@ -302,7 +303,7 @@ begin
     end,
     updated_at = pg_catalog.now()
   from net._http_response as r
-  where p.status = 'pending' and p.net_extension_oid = v_net and r.id = p.request_id;
+  where p.status = 'pending' and p.net_generation = v_net and r.id = p.request_id;
   get diagnostics v_answered = row_count;
 
   -- pg_net's tables are unlogged and responses expire: a call with neither a queued request nor a
@@ -314,7 +315,7 @@ begin
   where p.status = 'pending'
     and p.updated_at < pg_catalog.now() - interval '15 minutes'
     and not (
-      p.net_extension_oid is not distinct from v_net
+      p.net_generation is not distinct from v_net
       and (exists (select 1 from net._http_response as r where r.id = p.request_id)
         or exists (select 1 from net.http_request_queue as q where q.id = p.request_id))
     );

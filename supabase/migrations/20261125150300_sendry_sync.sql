@@ -11,17 +11,18 @@
 --   queued, so the backfill picks the user up later) and every other error is swallowed likewise.
 -- * pg_net's tables are unlogged and responses expire after pg_net.ttl, so the outcome is copied
 --   into the log (pending -> ok / failed with status code and error) by the reconcile job.
--- * pg_net's request ids start again at 1 when the extension is dropped and created again, so each
---   log row keeps the pg_net (private.pg_net_oid) its request was queued through, and only rows of
---   the current pg_net are matched to its responses and queue. A request still pending from an older
---   pg_net can get no response: like any request without one, it is lost after 15 minutes.
+-- * pg_net's request ids start again at 1 when the extension is created again or its unlogged
+--   tables are reset (a crash), so each log row keeps the generation of ids its request was queued in
+--   (private.pg_net_generation), and only rows of the current one are matched to responses and the
+--   queue. A request still pending from an older generation can get no response: like any request
+--   without one, it is lost after 15 minutes.
 -- * Sendry's POST /v1/contacts is an upsert by email, so retries and backfills are safe.
 
 create table if not exists public.sendry_sync_log (
   id bigint generated always as identity primary key,
   user_id uuid not null references auth.users (id) on delete cascade,
   request_id bigint,
-  net_extension_oid oid,
+  net_generation bigint,
   source text not null check (source in ('signup', 'backfill', 'retry')),
   attempt integer not null default 1 check (attempt >= 1),
   status text not null default 'pending' check (status in ('pending', 'ok', 'failed')),
@@ -34,8 +35,8 @@ create table if not exists public.sendry_sync_log (
 comment on table public.sendry_sync_log is
   'One row per Sendry contact request (pg_net), with its outcome once reconciled. Service role only.';
 comment on column public.sendry_sync_log.request_id is 'The pg_net request id (net._http_response.id).';
-comment on column public.sendry_sync_log.net_extension_oid is
-  'The pg_net extension (pg_extension oid) that request_id belongs to; its ids start again at 1 when pg_net is created again.';
+comment on column public.sendry_sync_log.net_generation is
+  'The generation of pg_net request ids (private.pg_net_generation) that request_id belongs to; ids start again at 1 in each.';
 comment on column public.sendry_sync_log.source is 'signup (trigger), backfill or retry.';
 comment on column public.sendry_sync_log.attempt is 'The how-many-th request for this user.';
 comment on column public.sendry_sync_log.status is 'pending until reconciled, then ok (2xx) or failed.';
@@ -139,11 +140,11 @@ begin
       'Content-Type', 'application/json'
     )
   );
-  insert into public.sendry_sync_log (user_id, request_id, net_extension_oid, source, attempt)
+  insert into public.sendry_sync_log (user_id, request_id, net_generation, source, attempt)
   values (
     p_user_id,
     v_request_id,
-    private.pg_net_oid(),
+    private.pg_net_generation(),
     p_source,
     1 + (select pg_catalog.count(*) from public.sendry_sync_log as l where l.user_id = p_user_id)::integer
   );
@@ -216,7 +217,7 @@ declare
   v_failed integer;
   v_lost integer;
   -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
-  v_net oid := private.pg_net_oid();
+  v_net bigint := private.pg_net_generation();
 begin
   with settled as (
     update public.sendry_sync_log as l
@@ -231,7 +232,7 @@ begin
       end,
       updated_at = pg_catalog.now()
     from net._http_response as r
-    where l.status = 'pending' and l.net_extension_oid = v_net and r.id = l.request_id
+    where l.status = 'pending' and l.net_generation = v_net and r.id = l.request_id
     returning l.status
   )
   select pg_catalog.count(*) filter (where s.status = 'ok'), pg_catalog.count(*) filter (where s.status = 'failed')
@@ -247,7 +248,7 @@ begin
   where l.status = 'pending'
     and l.created_at < pg_catalog.now() - interval '15 minutes'
     and not (
-      l.net_extension_oid is not distinct from v_net
+      l.net_generation is not distinct from v_net
       and (exists (select 1 from net._http_response as r where r.id = l.request_id)
         or exists (select 1 from net.http_request_queue as q where q.id = l.request_id))
     );

@@ -64,7 +64,7 @@ export type Database = {
           "created_at": string;
           "error": string | null;
           "id": number;
-          "net_extension_oid": unknown;
+          "net_generation": number | null;
           "request_id": number | null;
           "source": string;
           "status": string;
@@ -78,7 +78,7 @@ export type Database = {
           "created_at"?: string;
           "error"?: string | null;
           "id"?: never;
-          "net_extension_oid"?: unknown;
+          "net_generation"?: number | null;
           "request_id"?: number | null;
           "source": string;
           "status"?: string;
@@ -91,7 +91,7 @@ export type Database = {
           "created_at"?: string;
           "error"?: string | null;
           "id"?: never;
-          "net_extension_oid"?: unknown;
+          "net_generation"?: number | null;
           "request_id"?: number | null;
           "source"?: string;
           "status"?: string;
@@ -155,7 +155,7 @@ export type Database = {
           "attempts": number;
           "created_at": string;
           "last_error": string | null;
-          "net_extension_oid": unknown;
+          "net_generation": number | null;
           "provisioned_at": string | null;
           "request_id": number | null;
           "status": string;
@@ -167,7 +167,7 @@ export type Database = {
           "attempts"?: number;
           "created_at"?: string;
           "last_error"?: string | null;
-          "net_extension_oid"?: unknown;
+          "net_generation"?: number | null;
           "provisioned_at"?: string | null;
           "request_id"?: number | null;
           "status"?: string;
@@ -178,7 +178,7 @@ export type Database = {
           "attempts"?: number;
           "created_at"?: string;
           "last_error"?: string | null;
-          "net_extension_oid"?: unknown;
+          "net_generation"?: number | null;
           "provisioned_at"?: string | null;
           "request_id"?: number | null;
           "status"?: string;

@@ -24,7 +24,7 @@ select ok(
 
 select columns_are('int', 'plugin_deliveries', array[
   'id', 'tenant_id', 'installation_id', 'subscription_id', 'audit_id', 'event_type', 'payload', 'status',
-  'attempts', 'next_attempt_at', 'lease_expires_at', 'net_request_id', 'net_extension_oid', 'last_status_code',
+  'attempts', 'next_attempt_at', 'lease_expires_at', 'net_request_id', 'net_generation', 'last_status_code',
   'last_error', 'delivered_at', 'created_at', 'updated_at'], 'plugin_deliveries has the contract''s columns');
 select col_type_is('int', 'plugin_deliveries', 'id', 'uuid', 'delivery id is a uuid');
 select col_type_is('int', 'plugin_deliveries', 'payload', 'jsonb', 'payload is jsonb');

@@ -11,9 +11,9 @@ insert into auth.users (id, email) values
   ('00000000-0000-4000-8000-000000000004', 'lost@example.com'),
   ('00000000-0000-4000-8000-000000000005', 'queued@example.com');
 
-insert into public.sendry_sync_log (user_id, request_id, net_extension_oid, source, created_at)
+insert into public.sendry_sync_log (user_id, request_id, net_generation, source, created_at)
 select u.id, 800000 + right(u.id::text, 1)::int,
-  (select e.oid from pg_catalog.pg_extension e where e.extname = 'pg_net'), 'signup',
+  private.pg_net_generation(), 'signup',
   case when right(u.id::text, 1) in ('4', '5') then now() - interval '20 minutes' else now() end
 from auth.users u;
 

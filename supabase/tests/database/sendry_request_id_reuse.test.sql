@@ -15,8 +15,7 @@ select vault.create_secret('aud_123', 'sendry_audience_id');
 insert into auth.users (id, email) values ('00000000-0000-4000-8000-000000000001', 'old1@example.com');
 insert into auth.users (id, email) values ('00000000-0000-4000-8000-000000000002', 'old2@example.com');
 
-create temporary table old_net on commit drop as
-select e.oid from pg_catalog.pg_extension e where e.extname = 'pg_net';
+create temporary table old_net on commit drop as select private.pg_net_generation() as generation;
 
 -- pg_net is dropped and created again: its queue and responses are gone, its ids start over.
 drop extension pg_net;
@@ -38,14 +37,14 @@ select results_eq(
   'the new requests got the old requests'' ids'
 );
 select results_eq(
-  $$select right(l.user_id::text, 1), l.net_extension_oid = (select oid from old_net)
+  $$select right(l.user_id::text, 1), l.net_generation = (select generation from old_net)
     from public.sendry_sync_log l order by l.user_id$$,
   $$values ('1', true), ('2', true), ('3', false), ('4', false)$$,
   'each log row records the pg_net its request was queued through'
 );
 select is(
   (select pg_catalog.count(*)::int from public.sendry_sync_log l
-   join pg_catalog.pg_extension e on e.oid = l.net_extension_oid and e.extname = 'pg_net'),
+   where l.net_generation = private.pg_net_generation()),
   2,
   'the new requests record the current pg_net'
 );
@@ -86,8 +85,7 @@ select is(public.rpc_sendry_retry_failed(), '{"queued": 2, "still_failed": 0}'::
 reset role;
 select is(
   (select pg_catalog.count(*)::int from public.sendry_sync_log l
-   join pg_catalog.pg_extension e on e.oid = l.net_extension_oid and e.extname = 'pg_net'
-   where l.source = 'retry' and l.status = 'pending'),
+   where l.net_generation = private.pg_net_generation() and l.source = 'retry' and l.status = 'pending'),
   2,
   'a retry records the current pg_net'
 );

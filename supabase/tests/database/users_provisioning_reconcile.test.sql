@@ -13,7 +13,7 @@ insert into auth.users (id, email) values
 
 update public.user_provisioning set status = 'pending', attempts = 1, last_error = null,
   request_id = 900000 + right(user_id::text, 1)::int,
-  net_extension_oid = (select e.oid from pg_catalog.pg_extension e where e.extname = 'pg_net');
+  net_generation = private.pg_net_generation();
 update public.user_provisioning set updated_at = now() - interval '20 minutes'
 where user_id in ('00000000-0000-4000-8000-000000000004', '00000000-0000-4000-8000-000000000005');
 

@@ -15,8 +15,7 @@ select vault.create_secret('bearer-s3cret', 'handle_new_user_secret');
 insert into auth.users (id, email) values ('00000000-0000-4000-8000-000000000001', 'old1@example.com');
 insert into auth.users (id, email) values ('00000000-0000-4000-8000-000000000002', 'old2@example.com');
 
-create temporary table old_net on commit drop as
-select e.oid from pg_catalog.pg_extension e where e.extname = 'pg_net';
+create temporary table old_net on commit drop as select private.pg_net_generation() as generation;
 
 -- pg_net is dropped and created again: its queue and responses are gone, its ids start over.
 drop extension pg_net;
@@ -38,14 +37,14 @@ select results_eq(
   'the new calls got the old calls'' request ids'
 );
 select results_eq(
-  $$select right(p.user_id::text, 1), p.net_extension_oid = (select oid from old_net)
+  $$select right(p.user_id::text, 1), p.net_generation = (select generation from old_net)
     from public.user_provisioning p order by p.user_id$$,
   $$values ('1', true), ('2', true), ('3', false), ('4', false)$$,
   'each call records the pg_net it was queued through'
 );
 select is(
   (select pg_catalog.count(*)::int from public.user_provisioning p
-   join pg_catalog.pg_extension e on e.oid = p.net_extension_oid and e.extname = 'pg_net'),
+   where p.net_generation = private.pg_net_generation()),
   2,
   'the new calls record the current pg_net'
 );
@@ -87,8 +86,7 @@ select is((select pg_catalog.count(*)::int from public.rpc_retry_user_provisioni
 reset role;
 select is(
   (select pg_catalog.count(*)::int from public.user_provisioning p
-   join pg_catalog.pg_extension e on e.oid = p.net_extension_oid and e.extname = 'pg_net'
-   where p.user_id in ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002')
+   where p.net_generation = private.pg_net_generation() and p.user_id in ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002')
      and p.status = 'pending'),
   2,
   'a retry records the current pg_net'
