@@ -103,8 +103,10 @@ declare
   v_pk text[] := tg_argv;
   v_pk1 text := tg_argv[0];
   v_single_key boolean := tg_nargs = 1;
-  -- private.current_actor(), inlined: as a plain expression its plan stays cached for the session,
-  -- where a call to the SQL function is planned again in every transaction.
+  -- private.current_actor(), inlined: a call to the function costs more per statement (planned again
+  -- in every transaction). Unlike it, claims that are not JSON give no actor instead of an error: its
+  -- callers are RPCs, which read the JWT through auth.jwt() first and fail on such claims anyway, but a
+  -- direct session's write must not fail because of them.
   v_sub text := nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), '');
   v_claims text := nullif(pg_catalog.current_setting('request.jwt.claims', true), '');
   v_actor uuid;

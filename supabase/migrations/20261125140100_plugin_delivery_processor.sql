@@ -147,7 +147,7 @@ declare
   v_timestamp bigint;
   v_request_id bigint;
   v_row record;
-  -- the pg_net that this run's request ids belong to
+  -- the generation of pg_net request ids that this run's requests belong to
   v_net bigint := private.pg_net_generation();
 begin
   if p_limit is null or p_limit < 1 or p_limit > 100000 then

@@ -131,7 +131,7 @@ begin
       private.get_secret('handle_new_user_url'),
       private.get_secret('handle_new_user_secret')
     );
-    -- the pg_net that the request id belongs to
+    -- the generation of pg_net request ids that the request id belongs to
     v_net := private.pg_net_generation();
     insert into public.user_provisioning (user_id, status, attempts, request_id, net_generation)
     values (new.id, 'pending', 1, v_request_id, v_net)
@@ -234,7 +234,7 @@ declare
   v_secret text;
   v_user auth.users;
   v_request_id bigint;
-  -- the pg_net that this call's request ids belong to
+  -- the generation of pg_net request ids that this call's requests belong to
   v_net bigint := private.pg_net_generation();
 begin
   if p_limit is null or p_limit < 1 or p_limit > 1000 then
@@ -287,7 +287,7 @@ as $$
 declare
   v_answered integer;
   v_lost integer;
-  -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
+  -- the generation whose responses and queue are read; request ids of an older one mean nothing in them
   v_net bigint := private.pg_net_generation();
 begin
   -- Calls that got an answer while the row is still pending: the function never reported back
@@ -307,8 +307,8 @@ begin
   get diagnostics v_answered = row_count;
 
   -- pg_net's tables are unlogged and responses expire: a call with neither a queued request nor a
-  -- response after 15 minutes is lost. A call queued through an older pg_net (dropped and created
-  -- again) has neither: the current pg_net's rows under the same id belong to other calls.
+  -- response after 15 minutes is lost. A call queued in an older generation (pg_net created again,
+  -- or its tables reset by a crash) has neither: the current rows under the same id belong to others.
   update public.user_provisioning as p
   set status = 'failed', last_error = 'handleNewUser call lost: no response was recorded',
     updated_at = pg_catalog.now()
@@ -326,7 +326,7 @@ end
 $$;
 
 comment on function private.reconcile_user_provisioning() is
-  'pg_cron job: settles pending provisioning calls from net._http_response of the current pg_net and marks lost ones failed.';
+  'pg_cron job: settles pending provisioning calls from net._http_response of the current pg_net generation and marks lost ones failed.';
 
 revoke all on function private.reconcile_user_provisioning() from public, anon, authenticated, service_role;
 

@@ -216,7 +216,7 @@ declare
   v_ok integer;
   v_failed integer;
   v_lost integer;
-  -- the pg_net whose responses and queue are read; request ids of an older one mean nothing in them
+  -- the generation whose responses and queue are read; request ids of an older one mean nothing in them
   v_net bigint := private.pg_net_generation();
 begin
   with settled as (
@@ -240,8 +240,8 @@ begin
   from settled as s;
 
   -- Unlogged tables and expiring responses: neither queued nor answered after 15 minutes is lost.
-  -- A request queued through an older pg_net (dropped and created again) has neither: the current
-  -- pg_net's rows under the same id belong to other requests.
+  -- A request queued in an older generation (pg_net created again, or its tables reset by a crash)
+  -- has neither: the current rows under the same id belong to other requests.
   update public.sendry_sync_log as l
   set status = 'failed', error = 'lost: no response was recorded for this request',
     updated_at = pg_catalog.now()
@@ -259,7 +259,7 @@ end
 $$;
 
 comment on function private.sendry_reconcile_sync_log() is
-  'pg_cron job: copies outcomes of the current pg_net into public.sendry_sync_log (ok / failed with status and error).';
+  'pg_cron job: copies outcomes of the current pg_net generation into public.sendry_sync_log (ok / failed with status and error).';
 
 revoke all on function private.sendry_reconcile_sync_log() from public, anon, authenticated, service_role;
 
