@@ -1,14 +1,17 @@
 -- The outbound plugin delivery processor: public.rpc_process_plugin_deliveries(p_limit).
 --
 -- pg_cron runs it (see the cron migration) and the service role may run it on demand. One call:
---   1. reconciles in_flight deliveries with the responses pg_net recorded in net._http_response:
+--   1. writes up to p_limit deliveries queued by new changes (int.plugin_delivery_batches) as pending
+--      rows (private.expand_plugin_delivery_batches). First, because it is the only step that locks
+--      installations and subscriptions (for key share): an uninstall or a subscription delete locks
+--      those rows, then their deliveries, so a run must not hold any delivery row while it waits for
+--      them, or the two deadlock;
+--   2. reconciles in_flight deliveries with the responses pg_net recorded in net._http_response:
 --      2xx -> delivered; any other status, a timeout or a transport error -> failed with a backoff
 --      (private.plugin_retry_delay), or dead once the installation's max_attempts are used up;
---   2. treats an in_flight delivery whose lease expired with no response as a failed attempt: pg_net's
+--   3. treats an in_flight delivery whose lease expired with no response as a failed attempt: pg_net's
 --      tables are unlogged and its responses expire, so the queue must never wait on them forever. A
 --      request that pg_net has not even taken from its queue yet (a backlog) only gets a longer lease;
---   3. writes up to p_limit deliveries queued by new changes (int.plugin_delivery_batches) as pending
---      rows (private.expand_plugin_delivery_batches),
 --   4. claims due deliveries with `for update skip locked`, so concurrent runs never send one delivery
 --      twice at once, and
 --   5. signs each body and hands it to net.http_post, which sends it after this transaction commits.
@@ -156,7 +159,10 @@ begin
       message = format('p_limit must be between 1 and 100000, got %s', coalesce(p_limit::text, 'null'));
   end if;
 
-  -- 1. Reconcile in_flight deliveries that have a response.
+  -- 1. Delivery rows for the changes queued since the last run (first: see above).
+  v_queued := private.expand_plugin_delivery_batches(p_limit);
+
+  -- 2. Reconcile in_flight deliveries that have a response.
   with answered as (
     select d.id, d.attempts, d.updated_at as sent_at, coalesce(i.max_attempts, 8) as max_attempts,
       r.status_code, coalesce(r.timed_out, false) as timed_out, r.error_msg, r.content, r.created
@@ -218,7 +224,7 @@ begin
   into v_reconciled, v_delivered, v_retried, v_dead
   from updated;
 
-  -- 2. In_flight deliveries whose lease expired without a response. A request still in pg_net's queue
+  -- 3. In_flight deliveries whose lease expired without a response. A request still in pg_net's queue
   --    has not been sent yet (the worker is behind or down, and its queue survives that): extend the
   --    lease. Otherwise the request or its response is lost: count a failed attempt, so it is retried.
   with expired as (
@@ -274,9 +280,6 @@ begin
   from updated;
   v_retried := v_retried + v_failed;
   v_dead := v_dead + v_died;
-
-  -- 3. Delivery rows for the changes queued since the last run.
-  v_queued := private.expand_plugin_delivery_batches(p_limit);
 
   -- 4. Claim due deliveries of active installations of active plugins. The row locks hold until this
   --    transaction ends, when the requests go out; a concurrent run skips these rows.

@@ -17,3 +17,10 @@ export function heldTransaction<T>(sql: postgres.Sql, work: (tx: postgres.Transa
   // If `work` fails, `result` never settles: surface the failure instead of waiting forever.
   return { result: Promise.race([result, done.then(() => result)]), release, done };
 }
+
+/** Whether the backend `pid` waits for a lock that another transaction holds. */
+export async function blockedOnLock(sql: postgres.Sql, pid: number): Promise<boolean> {
+  const [{ blocked }] = await sql<{ blocked: boolean }[]>`
+    select exists (select 1 from pg_stat_activity where pid = ${pid} and wait_event_type = 'Lock') as blocked`;
+  return blocked;
+}

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { heldTransaction } from "../_support/held_transaction.ts";
+import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
 import { startTestStack } from "../_support/stack.ts";
 import { installReceiver, type ProcessCounts, processUntil, startReceiver, waitFor } from "./_receiver.ts";
 
@@ -207,6 +207,88 @@ Deno.test("a processor that meets an uninstall in progress waits for it, then dr
         (select count(*)::int from int.plugin_deliveries) as deliveries,
         (select count(*)::int from net.http_request_queue) as requests`;
     assert.deepEqual(left, { batches: 0, deliveries: 0, requests: 0 });
+  } finally {
+    await receiver.close();
+    await stack.close();
+  }
+});
+
+/** Runs `query` on a connection of its own; the promise settles with its rows or its error. */
+async function onOwnConnection(sql: postgres.Sql, query: (connection: postgres.Sql) => Promise<unknown>) {
+  const connection = await sql.reserve();
+  const [{ pid }] = await connection<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  let ended = false;
+  const outcome = query(connection).then(
+    () => ({ ok: true }),
+    (e: postgres.PostgresError) => ({ ok: false, code: e.code, message: e.message }),
+  ).finally(() => {
+    ended = true;
+    connection.release();
+  });
+  return { pid, outcome, ended: () => ended };
+}
+
+Deno.test("a processor settling a subscription's deliveries and a delete of that subscription do not deadlock", async () => {
+  const stack = await startTestStack({ netWorker: false });
+  const receiver = await startReceiver(SECRET);
+  try {
+    const { sql } = stack;
+    const installation = await installReceiver(sql, receiver);
+    const [{ id: subscriptionId }] = await sql`
+      select id from int.plugin_subscriptions where installation_id = ${installation.installationId}`;
+    // One delivery sent, with its 2xx response in (the net worker is off: the test writes it), and one
+    // change queued after it. The next run settles the first and writes the second.
+    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Sent')`;
+    assert.equal((await processOnOwnConnection(sql, 100)).sent, 1);
+    await sql`
+      insert into net._http_response (id, status_code, content)
+      select net_request_id, 200, 'ok' from int.plugin_deliveries where status = 'in_flight'`;
+    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Queued')`;
+
+    // Someone holds the installation row, so the run stops where it takes its locks on the
+    // installation and subscription of the queued change.
+    const holder = heldTransaction(
+      sql,
+      (tx) => tx`select 1 from int.plugin_installations where id = ${installation.installationId} for update`,
+    );
+    await holder.result;
+    const processor = await onOwnConnection(sql, (c) => c`select public.rpc_process_plugin_deliveries(100)`);
+    const deletion = await onOwnConnection(
+      sql,
+      (c) => c`delete from int.plugin_subscriptions where id = ${subscriptionId}`,
+    );
+    try {
+      await waitFor(
+        "the processor to wait for the installation",
+        () => blockedOnLock(sql, processor.pid),
+        5_000,
+        10,
+      );
+      // The delete sets the subscription's deliveries' subscription_id to null: it may wait for the
+      // processor, or end at once.
+      await waitFor(
+        "the delete to wait or end",
+        async () => deletion.ended() || await blockedOnLock(sql, deletion.pid),
+        5_000,
+        10,
+      );
+    } finally {
+      holder.release();
+      await holder.done;
+    }
+
+    assert.deepEqual(
+      [await processor.outcome, await deletion.outcome],
+      [{ ok: true }, { ok: true }],
+      "both succeed: neither is aborted as a deadlock",
+    );
+    const rows = await sql`
+      select status, subscription_id from int.plugin_deliveries order by created_at, status`;
+    assert.deepEqual(
+      rows.map((r) => ({ ...r })),
+      [{ status: "delivered", subscription_id: null }, { status: "in_flight", subscription_id: null }],
+      "the sent delivery is settled and the queued one written and sent, both without the deleted subscription",
+    );
   } finally {
     await receiver.close();
     await stack.close();

@@ -50,7 +50,7 @@ async function count(sql: postgres.Sql | postgres.TransactionSql, table: string)
   return n;
 }
 
-/** Writes the queued deliveries as delivery rows (the processor's step 3); returns how many. */
+/** Writes the queued deliveries as delivery rows (the processor's step 1); returns how many. */
 async function expand(sql: postgres.Sql): Promise<number> {
   const [{ n }] = await sql`select private.expand_plugin_delivery_batches(100000) as n`;
   return n;

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { createTestDatabase } from "../_support/db.ts";
-import { heldTransaction } from "../_support/held_transaction.ts";
+import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
+import { waitFor } from "../_support/wait.ts";
 import { isRemote } from "../_support/stack.ts";
 
 /** Tests of the database alone: they need the local template (LOCAL_PG_*). */
@@ -126,19 +127,13 @@ Deno.test({
         await tx`delete from int.plugin_subscriptions where id = ${subscriptionId}`;
       });
       await deletion.result;
-      // The processor's step 3 meanwhile: it still sees the subscription and waits for the deletion.
+      // The processor's step 1 meanwhile: it still sees the subscription and waits for the deletion.
       const connection = await sql.reserve();
       try {
         const [{ pid }] = await connection`select pg_backend_pid() as pid`;
         const expanding = connection`select private.expand_plugin_delivery_batches(100) as written`
           .then((rows) => ({ written: rows[0].written as number }), (e: Error) => ({ error: e.message }));
-        for (let n = 0; n < 200; n++) {
-          const [{ waiting }] = await sql`
-            select exists (select 1 from pg_stat_activity where pid = ${pid} and wait_event_type = 'Lock')
-              as waiting`;
-          if (waiting) break;
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        await waitFor("the processor to wait for the deletion", () => blockedOnLock(sql, pid), 5_000, 10);
         deletion.release();
         await deletion.done;
         const outcome = await expanding;

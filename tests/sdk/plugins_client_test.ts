@@ -93,7 +93,7 @@ Deno.test("sdk: the plugin guide's steps work as written, and refusals are typed
       assert.equal(deliveries[0].attempts, 0);
       assert.deepEqual(await adminClient.plugins.listRecentDeliveries({ status: "dead" }), []);
 
-      // The processor writes the queued delivery as a row (its step 3; no pg_net worker runs here),
+      // The processor writes the queued delivery as a row (its step 1; no pg_net worker runs here),
       // under the id and with the body it was listed with.
       const [{ written }] = await stack.sql`select private.expand_plugin_delivery_batches(100) as written`;
       assert.equal(written, 1);
