@@ -4,9 +4,10 @@
 -- ("technician dispatched", "part ordered") without touching the work order's own fields. A comment
 -- always belongs to its work order's tenant: a trigger copies tenant_id from the work order, so no
 -- writer can file a comment under another tenant, and another moves the comments along when the work
--- order changes tenant. Members of the tenant read them through RLS; writes go through RPCs and the
--- inbound action path (definer code), never directly from clients. The table is audited like work
--- orders, so plugins can subscribe to new comments.
+-- order changes tenant (the first locks the work order, so a comment written during a move is not
+-- left behind in the old tenant). Members of the tenant read them through RLS; writes go through RPCs
+-- and the inbound action path (definer code), never directly from clients. The table is audited like
+-- work orders, so plugins can subscribe to new comments.
 
 create table public.work_order_comments (
   id uuid primary key default gen_random_uuid(),
@@ -43,7 +44,10 @@ as $$
 declare
   v_tenant_id uuid;
 begin
-  select w.tenant_id into v_tenant_id from public.work_orders w where w.id = new.work_order_id;
+  -- for share: a move of the work order to another tenant that is in progress is waited for (and its
+  -- tenant taken), and one that starts later waits until this comment is committed, so that its
+  -- work_orders_comments_follow_tenant trigger sees the comment and moves it along.
+  select w.tenant_id into v_tenant_id from public.work_orders w where w.id = new.work_order_id for share;
   if v_tenant_id is null then
     raise exception using
       errcode = '23503',

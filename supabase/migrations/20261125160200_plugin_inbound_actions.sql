@@ -212,7 +212,9 @@ begin
       pg_catalog.jsonb_build_object('action', v_action));
   end if;
 
-  perform 1 from public.work_orders w where w.id = v_work_order_id and w.tenant_id = p_tenant_id;
+  -- for share, like the other actions' for update: a work order that is moving to another tenant
+  -- is not commented on by this tenant's partner, and one that has moved is not found.
+  perform 1 from public.work_orders w where w.id = v_work_order_id and w.tenant_id = p_tenant_id for share;
   if not found then
     return private.inbound_outcome('work_order_not_found',
       pg_catalog.format('%s: work order %s does not exist in this installation''s tenant', v_action, v_work_order_id),
