@@ -8,7 +8,8 @@
 --   sent after commit) and the trigger swallows every error as a warning.
 -- * The function URL and the bearer secret the function checks live in Vault
 --   (`handle_new_user_url`, `handle_new_user_secret`), read only inside definer functions.
--- * The record sent is the auth.users row without the password hash and without any *_token column.
+-- * The record sent is the auth.users row without the password hash and without any *_token column,
+--   its metadata cut to the names past 32 KB (pg_net does not send POST bodies over 64 KB).
 -- * The function reports the outcome through rpc_record_user_provisioning (service role);
 --   private.reconcile_user_provisioning (pg_cron, every minute) settles calls that never reached
 --   the function from net._http_response; rpc_retry_user_provisioning re-sends failed ones.
@@ -64,19 +65,38 @@ grant select on table public.v_user_provisioning_failures to service_role;
 
 -- The payload --------------------------------------------------------------------------------------
 
+-- The metadata is whatever the client passed to signUp (or an admin set), of any size. pg_net does not
+-- send a POST body over 64 KB (the call hangs until its timeout) and handleNewUser refuses bodies over
+-- 256 KB, so an unbounded record would fail on every retry and the user would never be provisioned. A
+-- record over 32 KB keeps every column, but its metadata shrinks to what the function reads (the names,
+-- as private.metadata_name and the profile take them; the sign-in provider) and it says so with
+-- "metadata_truncated": true. Every other column is bounded.
 create or replace function private.auth_user_webhook_record(p_user auth.users)
 returns jsonb
 language sql
 stable
 set search_path = ''
 as $$
-  select coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{}'::jsonb)
-  from pg_catalog.jsonb_each(pg_catalog.to_jsonb(p_user)) as e(key, value)
-  where e.key <> 'encrypted_password' and e.key !~ '_token(_|$)'
+  with whole as (
+    select coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{}'::jsonb) as record
+    from pg_catalog.jsonb_each(pg_catalog.to_jsonb(p_user)) as e(key, value)
+    where e.key <> 'encrypted_password' and e.key !~ '_token(_|$)'
+  )
+  select case
+    when pg_catalog.octet_length(w.record::text) <= 32768 then w.record
+    else w.record || pg_catalog.jsonb_build_object(
+      'raw_user_meta_data', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'first_name', private.metadata_name(p_user.raw_user_meta_data, 'first_name', 'given_name'),
+        'last_name', private.metadata_name(p_user.raw_user_meta_data, 'last_name', 'family_name'))),
+      'raw_app_meta_data', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'provider', private.metadata_name(p_user.raw_app_meta_data, 'provider', 'provider'))),
+      'metadata_truncated', true)
+  end
+  from whole as w
 $$;
 
 comment on function private.auth_user_webhook_record(auth.users) is
-  'The auth.users row as JSON without encrypted_password and without any *_token column.';
+  'The auth.users row as JSON without encrypted_password and without any *_token column; over 32 KB, its metadata is cut to the names and the provider ("metadata_truncated": true).';
 
 create or replace function private.send_handle_new_user(p_user auth.users, p_url text, p_secret text)
 returns bigint

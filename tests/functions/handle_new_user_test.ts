@@ -416,3 +416,11 @@ Deno.test("backendUser takes only non-blank string names from metadata, as the p
     { id: "00000000-0000-4000-8000-0000000000e5", email: "eve@example.com", first_name: "Eve" },
   );
 });
+
+Deno.test("backendUser cuts long names at 200 characters, as the profile does, never inside one", () => {
+  // 199 letters, then an emoji (two UTF-16 code units), then more: the 200th character is the emoji.
+  const long = `${"a".repeat(199)}😀${"b".repeat(50)}`;
+  const user = backendUser("00000000-0000-4000-8000-0000000000e6", null, { first_name: long });
+  assert.equal(user.first_name, `${"a".repeat(199)}😀`);
+  assert.ok(user.first_name!.isWellFormed(), "no lone surrogate reaches the backend");
+});

@@ -100,6 +100,25 @@ Deno.test({
         assert.deepEqual(keys.filter((k) => /token/.test(k)), []);
       });
 
+      await t.step("a signup with 300 KB of metadata is provisioned too, with its names", async () => {
+        const { data, error } = await anon.auth.signUp({
+          email: "verbose@example.com",
+          password: PASSWORD,
+          options: { data: { first_name: "Vera", last_name: "Bose", notes: "n".repeat(300_000) } },
+        });
+        assert.equal(error, null);
+        const userId = data.user!.id;
+        const row = await waitFor("a settled status", async () => {
+          await sql`select private.reconcile_user_provisioning()`;
+          const r = await status(userId);
+          return r && r.status !== "pending" ? r : undefined;
+        }, 30_000);
+        assert.equal(row.status, "provisioned", `last_error: ${row.last_error}`);
+        assert.deepEqual(callsFor(userId).map((c) => c.json), [
+          { id: userId, email: "verbose@example.com", first_name: "Vera", last_name: "Bose" },
+        ]);
+      });
+
       let failedUserId = "";
       await t.step("backend down -> status failed, in the failure view, signup unaffected", async () => {
         backend.respond(() => new Response("maintenance", { status: 503 }));
