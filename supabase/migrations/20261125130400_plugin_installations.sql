@@ -3,16 +3,21 @@
 -- Why: deliveries go to the tenant's own endpoint, signed with a key only the database can read.
 -- config holds non-secret routing: webhook_url (required), timeout_ms (optional, 500-30000, default
 -- 5000) and headers (optional, string values, never secrets). secret_ref is the NAME of a Vault
--- secret, checked when it is set to exist, not to be one of the project's own secrets and not to be
--- used by another tenant; its value is never read here and never returned. Only a tenant.admin of the
--- tenant installs, updates or uninstalls.
+-- secret, checked when it is set to exist, not to be one of the project's own secrets and not to have
+-- been used by another tenant (the first tenant to use a name keeps it: int.plugin_secret_claims); its
+-- value is never read here and never returned. Only a tenant.admin of the tenant installs, updates or
+-- uninstalls.
 --
 -- webhook_url must use https and must not point at loopback, private, shared (CGNAT), link-local
--- (169.254.0.0/16: cloud metadata), unspecified, multicast or reserved IPv4 addresses, nor at IPv6
--- loopback, unspecified, unique-local (fc00::/7), link-local (fe80::/10) or multicast addresses,
--- including IPv4-mapped, IPv4-compatible and NAT64 forms; localhost, *.localhost, *.local, *.internal
--- and single-label hosts are refused too. Only literal addresses can be checked here: a public name
--- that resolves to a private address is not caught (DNS is the network's job).
+-- (169.254.0.0/16: cloud metadata), unspecified, benchmarking (198.18.0.0/15), multicast or reserved
+-- (192.0.0.0/24, 240.0.0.0/4) IPv4 addresses, nor at IPv6 loopback, unspecified, unique-local
+-- (fc00::/7), link-local (fe80::/10), site-local (fec0::/10) or multicast addresses, including
+-- IPv4-mapped, IPv4-compatible, IPv4-translated and NAT64 forms, nor at 6to4 (2002::/16), Teredo
+-- (2001::/32) or local-use NAT64 (64:ff9b:1::/48) addresses; localhost, *.localhost, *.local,
+-- *.internal, *.localdomain and single-label hosts are refused too, and so are host names that are not
+-- ASCII (use punycode) or that HTTP clients read as IPv4 addresses (127.1, 0x7f.1, 2130706433). Only
+-- literal addresses can be checked here: a public name that resolves to a private address is not caught
+-- (DNS is the network's job), nor is a public receiver that redirects (pg_net follows redirects).
 --
 -- Local development: the database setting plugins.allow_private_webhook_urls = on lifts those host
 -- rules and also allows http://, so receivers on 127.0.0.1 work. Never set it in production:
@@ -87,19 +92,28 @@ as $$
         when p_ip <<= '10.0.0.0/8' or p_ip <<= '172.16.0.0/12' or p_ip <<= '192.168.0.0/16' then 'private'
         when p_ip <<= '100.64.0.0/10' then 'shared carrier-grade NAT'
         when p_ip <<= '169.254.0.0/16' then 'link-local'
+        when p_ip <<= '198.18.0.0/15' then 'benchmarking'
+        when p_ip <<= '192.0.0.0/24' or p_ip <<= '240.0.0.0/4' then 'reserved'
         when p_ip <<= '224.0.0.0/4' then 'multicast'
-        when p_ip <<= '240.0.0.0/4' then 'reserved'
       end
     else
       case
         when pg_catalog.host(p_ip) = '::1' then 'loopback'
         when pg_catalog.host(p_ip) = '::' then 'unspecified'
-        -- IPv4-mapped, IPv4-compatible and NAT64 addresses reach the embedded IPv4 address.
-        when p_ip <<= '::ffff:0:0/96' or p_ip <<= '::/96' or p_ip <<= '64:ff9b::/96' then
+        -- IPv4-mapped, IPv4-compatible, IPv4-translated and NAT64 addresses reach the embedded IPv4
+        -- address.
+        when p_ip <<= '::ffff:0:0/96' or p_ip <<= '::/96' or p_ip <<= '::ffff:0:0:0/96' or p_ip <<= '64:ff9b::/96'
+        then
           private.special_ip_range(
             '0.0.0.0'::inet + (p_ip - pg_catalog.network(pg_catalog.set_masklen(p_ip, 96))))
+        -- Tunnels to an IPv4 address (6to4 embeds it, Teredo obfuscates it) and a NAT64 prefix that
+        -- only the local network routes: none is a public webhook.
+        when p_ip <<= '2002::/16' then '6to4'
+        when p_ip <<= '2001::/32' then 'Teredo'
+        when p_ip <<= '64:ff9b:1::/48' then 'local-use NAT64'
         when p_ip <<= 'fc00::/7' then 'unique-local'
         when p_ip <<= 'fe80::/10' then 'link-local'
+        when p_ip <<= 'fec0::/10' then 'site-local'
         when p_ip <<= 'ff00::/8' then 'multicast'
       end
   end
@@ -177,6 +191,13 @@ begin
         errcode = '22023',
         message = 'webhook_url has an invalid host (IPv6 addresses go in brackets: https://[2001:db8::1]/)';
     end if;
+    -- Before lower(), which can turn a non-ASCII letter into an ASCII one (U+0130 into i, U+212A into
+    -- k): the name checked must be the name curl looks up.
+    if v_match[1] ~ '[^\x01-\x7e]' then
+      raise exception using
+        errcode = '22023',
+        message = pg_catalog.format('webhook_url host %L is not a valid host name (use punycode for IDNs)', v_match[1]);
+    end if;
     v_host := pg_catalog.lower(v_match[1]);
     v_port := v_match[2];
     -- A fully qualified name may end with a dot; it names the same host.
@@ -218,7 +239,11 @@ begin
           errcode = '22023',
           message = pg_catalog.format('webhook_url must not point at %s (loopback host)', v_host),
           hint = v_hint;
-      elsif v_host like '%.internal' or v_host like '%.local' or pg_catalog.strpos(v_host, '.') = 0 then
+      -- localdomain: the hosts file of Red Hat-family systems maps localhost.localdomain (and
+      -- localhost4.localdomain4, localhost6.localdomain6) to loopback.
+      elsif v_host like '%.internal' or v_host like '%.local' or v_host ~ '\.localdomain[46]?$'
+        or pg_catalog.strpos(v_host, '.') = 0
+      then
         raise exception using
           errcode = '22023',
           message = pg_catalog.format(
@@ -295,7 +320,7 @@ begin
       end if;
       if pg_catalog.lower(v_name) in (
           'authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'host', 'content-type',
-          'content-length', 'transfer-encoding', 'connection')
+          'content-length', 'transfer-encoding', 'connection', 'user-agent')
         or pg_catalog.lower(v_name) like 'x-plugin-%'
         or pg_catalog.lower(v_name) like 'webhook-%'
       then
@@ -329,7 +354,66 @@ $$;
 comment on function private.validate_installation_config(jsonb) is
   'Raises 22023 for an invalid installation config; returns it with timeout_ms filled in (default 5000).';
 
+-- Secret claims --------------------------------------------------------------------------------------
+
 -- A key signs what the database sends for one tenant and checks what that tenant's partner sends back.
+-- The first tenant whose installation names a Vault secret keeps it, also after uninstalling: handing
+-- the key to another tenant would let that tenant's admin obtain deliveries signed with it (and replay
+-- them to the first tenant's receiver). Deleting the tenant releases its claims; an operator releases
+-- one by deleting its row.
+create table int.plugin_secret_claims (
+  secret_ref text primary key,
+  tenant_id uuid not null references public.tenants (id) on delete cascade,
+  created_at timestamptz not null default now()
+);
+
+comment on table int.plugin_secret_claims is
+  'Which tenant a Vault secret name (an installation''s secret_ref) belongs to: the first to use it, for good. Written by a trigger on int.plugin_installations.';
+
+-- The tenant delete's cascade looks claims up by tenant.
+create index plugin_secret_claims_tenant_id_idx on int.plugin_secret_claims (tenant_id);
+
+alter table int.plugin_secret_claims enable row level security;
+
+revoke all on table int.plugin_secret_claims from public, anon, authenticated, service_role;
+
+create function private.plugin_installation_claim_secret()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_owner uuid;
+begin
+  -- A concurrent first claim of the same name makes this wait for its commit, then see it.
+  insert into int.plugin_secret_claims (secret_ref, tenant_id)
+  values (new.secret_ref, new.tenant_id)
+  on conflict (secret_ref) do nothing;
+  select c.tenant_id into v_owner from int.plugin_secret_claims c where c.secret_ref = new.secret_ref;
+  if v_owner is distinct from new.tenant_id then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('secret_ref %L is used by another tenant', new.secret_ref),
+      hint = 'Give each tenant its own Vault secret.';
+  end if;
+  return null;
+end
+$$;
+
+comment on function private.plugin_installation_claim_secret() is
+  'AFTER trigger on int.plugin_installations: records the installation''s tenant as the owner of its secret_ref, or raises 22023 when another tenant owns it.';
+
+revoke all on function private.plugin_installation_claim_secret() from public, anon, authenticated;
+
+create trigger plugin_installations_claim_secret
+  after insert on int.plugin_installations
+  for each row execute function private.plugin_installation_claim_secret();
+
+create trigger plugin_installations_claim_changed_secret
+  after update of secret_ref, tenant_id on int.plugin_installations
+  for each row when (old.secret_ref is distinct from new.secret_ref or old.tenant_id is distinct from new.tenant_id)
+  execute function private.plugin_installation_claim_secret();
+
 -- Pointing an installation at another tenant's key, or at one of the project's own secrets, would let
 -- this tenant's admin obtain messages signed with it; both are refused.
 create function private.validate_secret_ref(p_secret_ref text, p_tenant_id uuid)
@@ -366,8 +450,9 @@ begin
   end if;
   -- Until commit, so that two tenants cannot take the same name at once.
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('plugin secret_ref ' || p_secret_ref, 0));
+  -- Claimed by another tenant: in use there now or in the past (see int.plugin_secret_claims).
   if exists (
-    select 1 from int.plugin_installations i where i.secret_ref = p_secret_ref and i.tenant_id <> p_tenant_id
+    select 1 from int.plugin_secret_claims c where c.secret_ref = p_secret_ref and c.tenant_id <> p_tenant_id
   ) then
     raise exception using
       errcode = '22023',
@@ -378,7 +463,7 @@ end
 $$;
 
 comment on function private.validate_secret_ref(text, uuid) is
-  'Raises 22023 unless a Vault secret with this name exists, is not one of the project''s own and is used by no other tenant. Never reads the secret''s value.';
+  'Raises 22023 unless a Vault secret with this name exists, is not one of the project''s own and was never used by another tenant. Never reads the secret''s value.';
 
 create function private.validate_max_attempts(p_max_attempts int)
 returns void

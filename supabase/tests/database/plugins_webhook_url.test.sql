@@ -2,7 +2,7 @@
 -- and IPv4-mapped forms are refused unless plugins.allow_private_webhook_urls is on (local development),
 -- which also allows http.
 begin;
-select plan(36);
+select plan(46);
 
 set local plugins.allow_private_webhook_urls to off;
 
@@ -53,7 +53,26 @@ from (values
   ('https://hooks.example.com:0/x', 'webhook_url has an invalid port (1 to 65535)', 'port 0 is refused'),
   ('https://hooks.example.com:70000/x', 'webhook_url has an invalid port (1 to 65535)', 'ports over 65535 are refused'),
   ('https://::1/x', 'webhook_url has an invalid host (IPv6 addresses go in brackets: https://[2001:db8::1]/)',
-    'unbracketed IPv6 is refused')
+    'unbracketed IPv6 is refused'),
+  -- Names the hosts file maps to loopback on Red Hat-family systems (curl asks the system resolver).
+  ('https://localhost.localdomain/x', 'webhook_url host localhost.localdomain is not a public, fully qualified domain name',
+    'localhost.localdomain is refused'),
+  ('https://localhost4.localdomain4/x', 'webhook_url host localhost4.localdomain4 is not a public, fully qualified domain name',
+    'localhost4.localdomain4 is refused'),
+  ('https://198.18.0.1/x', 'webhook_url must not point at 198.18.0.1 (benchmarking address)', '198.18.0.0/15 is refused'),
+  ('https://192.0.0.170/x', 'webhook_url must not point at 192.0.0.170 (reserved address)', '192.0.0.0/24 is refused'),
+  ('https://[fec0::1]/x', 'webhook_url must not point at fec0::1 (site-local address)', 'fec0::/10 is refused'),
+  ('https://[64:ff9b:1::a9fe:a9fe]/x', 'webhook_url must not point at 64:ff9b:1::a9fe:a9fe (local-use NAT64 address)',
+    'the local-use NAT64 prefix 64:ff9b:1::/48 is refused'),
+  ('https://[2002:a9fe:a9fe::1]/x', 'webhook_url must not point at 2002:a9fe:a9fe::1 (6to4 address)',
+    '6to4 addresses (2002::/16), which embed an IPv4 address, are refused'),
+  ('https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x',
+    'webhook_url must not point at 2001:0:4136:e378:8000:63bf:3fff:fdd2 (Teredo address)', 'Teredo (2001::/32) is refused'),
+  ('https://[::ffff:0:7f00:1]/x', 'webhook_url must not point at ::ffff:0:7f00:1 (loopback address)',
+    'IPv4-translated loopback (::ffff:0:0:0/96) is refused'),
+  -- lower() would turn U+0130 into an ASCII i: the check must see the host curl sees.
+  ('https://İnternal.example.com/x', 'webhook_url host ''İnternal.example.com'' is not a valid host name (use punycode for IDNs)',
+    'a host with non-ASCII letters is refused, even one that lowercases to ASCII')
 ) as c(url, message, what);
 
 -- Local development.
