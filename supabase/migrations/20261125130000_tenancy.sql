@@ -247,6 +247,9 @@ begin
   if not found then
     raise exception using errcode = 'PT404', message = pg_catalog.format('tenant %s does not exist', p_tenant_id);
   end if;
+  -- Again now that it is this call's turn: an admin demoted by the change it waited for (committed
+  -- meanwhile, so this statement sees it) must not go on, e.g. to make themselves admin again.
+  perform private.require_tenant_role(p_tenant_id, 'tenant.admin');
   if p_user_id is null then
     raise exception using errcode = '22023', message = 'user id is required';
   end if;

@@ -1,22 +1,36 @@
 /**
  * A tenant never loses its last admin, not even when two admins demote each other at the same moment:
- * rpc_add_tenant_member makes one tenant's membership changes take turns (a row lock on the tenant), so
- * the second change sees the first and is refused.
+ * rpc_add_tenant_member makes one tenant's membership changes take turns (a row lock on the tenant) and
+ * checks the caller's role again once it is its turn, so the second change sees the first: its author is
+ * no longer an admin, and it is refused. An admin demoted while their own change waits therefore cannot
+ * complete it either, for example to make themselves admin again.
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { createTestDatabase } from "../_support/db.ts";
-import { heldTransaction } from "../_support/held_transaction.ts";
+import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
+import { waitFor } from "../_support/wait.ts";
 
 const ADMIN_A = "00000000-0000-4000-8000-00000000aa01";
 const ADMIN_B = "00000000-0000-4000-8000-00000000bb02";
 
-/** Demotes `target` to tenant.member in `tx`, acting as the tenant admin `actor`. */
-function demote(tx: postgres.TransactionSql, tenantId: string, actor: string, target: string) {
+/** Gives `target` the tenant role `role` in `tx`, acting as the tenant admin `actor`. */
+function setRole(
+  tx: postgres.TransactionSql,
+  tenantId: string,
+  actor: string,
+  target: string,
+  role: "tenant.admin" | "tenant.member",
+) {
   return tx`
     select set_config('request.jwt.claims', ${JSON.stringify({ sub: actor, role: "authenticated" })}, true),
       set_config('role', 'authenticated', true),
-      public.rpc_add_tenant_member(${tenantId}::uuid, ${target}::uuid, 'tenant.member')`;
+      public.rpc_add_tenant_member(${tenantId}::uuid, ${target}::uuid, ${role})`;
+}
+
+/** Demotes `target` to tenant.member in `tx`, acting as the tenant admin `actor`. */
+function demote(tx: postgres.TransactionSql, tenantId: string, actor: string, target: string) {
+  return setRole(tx, tenantId, actor, target, "tenant.member");
 }
 
 Deno.test("two admins demoting each other at once leave the tenant with one admin", async () => {
@@ -45,12 +59,59 @@ Deno.test("two admins demoting each other at once leave the tenant with one admi
     }
 
     await assert.rejects(second, (error: postgres.PostgresError) => {
-      assert.deepEqual([error.code, error.message], ["22023", "a tenant needs at least one tenant.admin"]);
+      assert.deepEqual(
+        [error.code, error.message],
+        ["42501", `permission denied: you need the tenant.admin role in tenant ${tenantId}`],
+      );
       return true;
     });
     const admins = await sql`
       select user_id::text from public.tenant_memberships where tenant_id = ${tenantId} and role = 'tenant.admin'`;
     assert.deepEqual(admins.map((row) => row.user_id), [ADMIN_A]);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("an admin demoted while their own change waits for its turn cannot complete it", async () => {
+  const db = await createTestDatabase();
+  try {
+    const { sql } = db;
+    await sql`insert into auth.users (id, email) values (${ADMIN_A}, 'a@example.com'), (${ADMIN_B}, 'b@example.com')`;
+    const [{ tenantId }] = await sql<{ tenantId: string }[]>`
+      select public.rpc_create_tenant('Two admins', ${ADMIN_A}::uuid)::text as "tenantId"`;
+    await sql`select public.rpc_add_tenant_member(${tenantId}::uuid, ${ADMIN_B}::uuid, 'tenant.admin')`;
+
+    // A demotes B and has not committed yet.
+    const first = heldTransaction(sql, (tx) => demote(tx, tenantId, ADMIN_A, ADMIN_B));
+    let second: Promise<unknown>;
+    try {
+      await first.result;
+      // B, still an admin in what it can see, makes itself admin again: its change waits for A's.
+      const { promise: pid, resolve: gotPid } = Promise.withResolvers<number>();
+      second = sql.begin(async (tx) => {
+        const [{ pid }] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        gotPid(pid);
+        return await setRole(tx, tenantId, ADMIN_B, ADMIN_B, "tenant.admin");
+      });
+      second.catch(() => {}); // awaited below
+      const secondPid = await pid;
+      await waitFor("B's change to wait for A's", () => blockedOnLock(sql, secondPid), 5_000, 25);
+    } finally {
+      first.release();
+      await first.done;
+    }
+
+    await assert.rejects(second, (error: postgres.PostgresError) => {
+      assert.equal(error.code, "42501");
+      return true;
+    });
+    const roles = await sql`
+      select user_id::text, role from public.tenant_memberships where tenant_id = ${tenantId} order by role`;
+    assert.deepEqual(roles.map((row) => [row.user_id, row.role]), [
+      [ADMIN_A, "tenant.admin"],
+      [ADMIN_B, "tenant.member"],
+    ]);
   } finally {
     await db.close();
   }
