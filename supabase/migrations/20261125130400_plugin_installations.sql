@@ -328,6 +328,14 @@ begin
           errcode = '22023',
           message = pg_catalog.format('config.headers: %s is set by the platform and cannot be configured', v_name);
       end if;
+      -- pg_net follows redirects and sends these headers on to the next host: a receiver that
+      -- redirects to a cloud metadata service (GCP, Azure) would have it answer with credentials.
+      if pg_catalog.lower(v_name) in ('metadata', 'metadata-flavor', 'x-google-metadata-request') then
+        raise exception using
+          errcode = '22023',
+          message = pg_catalog.format(
+            'config.headers: %s is a cloud metadata service header and cannot be configured', v_name);
+      end if;
       if pg_catalog.lower(v_name) ~ '(auth|token|secret|passw|api[-_]?key|session|signature|cookie)' then
         raise exception using
           errcode = '22023',

@@ -70,7 +70,10 @@ select
   a.error,
   a.timed_out,
   a.duration_ms,
-  a.response_excerpt,
+  -- Only what a refusing receiver said. pg_net follows redirects, so a receiver can send the request
+  -- on to an address the webhook_url check refuses (a cloud metadata service, an internal API) and
+  -- make its answer the response; such answers are 2xx when they leak something worth having.
+  case when a.status_code between 200 and 299 then null else a.response_excerpt end as response_excerpt,
   a.created_at
 from int.plugin_delivery_attempts a
 join int.plugin_deliveries d on d.id = a.delivery_id
@@ -82,7 +85,7 @@ where (select auth.role()) = 'service_role'
   );
 
 comment on view public.v_plugin_delivery_attempts is
-  'One row per try of an outbound plugin delivery (status, error, timeout, duration, response excerpt) for the tenants the caller administers.';
+  'One row per try of an outbound plugin delivery (status, error, timeout, duration, and the response excerpt of a non-2xx answer) for the tenants the caller administers.';
 
 revoke all on public.v_plugin_deliveries, public.v_plugin_delivery_attempts from public, anon, authenticated;
 grant select on public.v_plugin_deliveries, public.v_plugin_delivery_attempts to authenticated, service_role;

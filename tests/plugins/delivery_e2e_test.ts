@@ -240,6 +240,47 @@ Deno.test("a receiver that is down fails the attempt with the connection error",
   });
 });
 
+Deno.test("a receiver that redirects to an internal address does not show tenants that address's answer", async () => {
+  await withDeliveryStack(async (sql, receiver) => {
+    // An internal service that answers anyone with something worth stealing, as a cloud metadata
+    // service does, and a receiver that sends the delivery on to it. pg_net follows redirects.
+    const internal = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => new Response('{"AccessKeyId": "ASIA-internal", "SecretAccessKey": "s3cr3t"}'),
+    );
+    const redirector = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => Response.redirect(`http://127.0.0.1:${internal.addr.port}/latest/meta-data/`, 302),
+    );
+    try {
+      const installation = await installReceiver(sql, receiver, {
+        url: `http://127.0.0.1:${redirector.addr.port}/hooks`,
+      });
+      await insertWorkOrders(sql, installation, ["Redirected"]);
+      await processUntil(sql, "the redirected delivery settled", (t) => t.delivered >= 1);
+
+      const [row] = await deliveries(sql, installation);
+      const [attempt] = await attempts(sql, row.id);
+      assert.deepEqual(
+        [attempt.status_code, attempt.response_excerpt?.includes("s3cr3t")],
+        [200, true],
+        "the request followed the redirect, as pg_net does, and the log kept the answer",
+      );
+      const [shown] = await sql.begin(async (tx) => {
+        await tx`select set_config('request.jwt.claims', '{"role": "service_role"}', true)`;
+        await tx`set local role service_role`;
+        return await tx`
+          select status_code, response_excerpt from public.v_plugin_delivery_attempts
+          where delivery_id = ${row.id}`;
+      });
+      assert.deepEqual({ ...shown }, { status_code: 200, response_excerpt: null }, "the view leaves it out");
+    } finally {
+      await redirector.shutdown();
+      await internal.shutdown();
+    }
+  });
+});
+
 Deno.test("deliveries whose pg_net responses were lost are retried after the lease expires, then delivered", async () => {
   await withDeliveryStack(async (sql, receiver) => {
     const installation = await installReceiver(sql, receiver);

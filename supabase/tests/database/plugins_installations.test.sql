@@ -2,7 +2,7 @@
 -- refused; invalid config, secret_ref and plugin keys get clear errors (a key is never shared across
 -- tenants nor taken from the project's own secrets); refused calls write nothing.
 begin;
-select plan(42);
+select plan(44);
 
 set local client_min_messages = error;
 insert into auth.users (id, email) values
@@ -73,6 +73,12 @@ from (values
   ('crm_sync', '{"webhook_url":"https://hooks.example.com/a","headers":{"User-Agent":"crm/1"}}', 'crm_sync_hmac_a',
     'config.headers: User-Agent is set by the platform and cannot be configured',
     'a User-Agent header, which deliveries would drop, is refused'),
+  ('crm_sync', '{"webhook_url":"https://hooks.example.com/a","headers":{"Metadata-Flavor":"Google"}}', 'crm_sync_hmac_a',
+    'config.headers: Metadata-Flavor is a cloud metadata service header and cannot be configured',
+    'a cloud metadata header, which a redirect would carry to the metadata service, is refused'),
+  ('crm_sync', '{"webhook_url":"https://hooks.example.com/a","headers":{"Metadata":"true"}}', 'crm_sync_hmac_a',
+    'config.headers: Metadata is a cloud metadata service header and cannot be configured',
+    'the Azure metadata header is refused'),
   ('crm_sync', '{"webhook_url":"https://hooks.example.com/a","headers":{"X-Api-Key":"s3cret"}}', 'crm_sync_hmac_a',
     'config.headers: X-Api-Key looks like it carries a secret; headers are stored in plain text', 'secret-looking headers are refused'),
   ('crm_sync', '{"webhook_url":"https://hooks.example.com/a","headers":{"X-Count":3}}', 'crm_sync_hmac_a',
