@@ -180,7 +180,8 @@ export function createPluginsClient(
       args: unknown,
     ) => PromiseLike<{ data: unknown; error: PostgrestErrorLike | null; status: number }>;
     const { data, error, status } = await rpc(name, args);
-    if (error) throw PluginsError.from(error, name, status);
+    // An error status counts even without an error body: supabase-js takes a JSON `null` body as none.
+    if (error || status >= 400) throw PluginsError.from(error ?? { message: "" }, name, status);
     return data as Functions[N]["Returns"];
   }
 

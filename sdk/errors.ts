@@ -55,9 +55,20 @@ export class PluginsError extends Error {
 
   /** The right subclass for a supabase-js error. */
   static from(error: PostgrestErrorLike, rpc: string, status?: number): PluginsError {
-    // supabase-js reports a network failure with an empty code (and status 0).
-    const code = error.code || "unknown";
-    const options = { details: error.details ?? null, hint: error.hint ?? null, status, rpc };
+    // supabase-js passes on whatever JSON an error body held (from a proxy: a string, an object
+    // without a message) and reports a network failure with an empty code and status 0.
+    const body: Partial<PostgrestErrorLike> = typeof error === "object" && error !== null ? error : {};
+    const code = (typeof body.code === "string" && body.code) || "unknown";
+    const options = { details: body.details ?? null, hint: body.hint ?? null, status, rpc };
+    const message = typeof body.message === "string" && body.message !== "" ? body.message : (
+      status === undefined
+        ? `${rpc} failed without an error message`
+        : status === 0
+        ? `${rpc} got no answer`
+        : typeof error === "string" && error !== ""
+        ? `${rpc} answered HTTP ${status}: ${error}`
+        : `${rpc} answered HTTP ${status} without an error message`
+    );
     const Type = code === "42501"
       ? PluginsPermissionError
       : code.startsWith("22")
@@ -67,7 +78,7 @@ export class PluginsError extends Error {
       : code === "23505" || code === "PT409"
       ? PluginsConflictError
       : PluginsError;
-    return new Type(code, error.message, options);
+    return new Type(code, message, options);
   }
 }
 

@@ -101,9 +101,18 @@ export interface VerifiedDelivery {
   payload: PluginDeliveryPayload;
 }
 
+/** A Headers object of another class (a fetch polyfill, another realm): it passes the type check. */
+function isForeignHeaders(headers: HeadersLike): headers is Headers {
+  return typeof (headers as Headers).forEach === "function" && typeof (headers as Headers).get === "function";
+}
+
 function toHeaders(headers: HeadersLike): Headers {
   if (headers instanceof Headers) return headers;
   const out = new Headers();
+  if (isForeignHeaders(headers)) {
+    headers.forEach((value, name) => out.set(name, value));
+    return out;
+  }
   for (const [name, value] of Object.entries(headers)) {
     if (value === null || value === undefined) continue;
     out.set(name, Array.isArray(value) ? value.join(", ") : value);

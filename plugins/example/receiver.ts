@@ -19,7 +19,10 @@ export interface ReceivedDelivery {
 
 export interface ExampleReceiver {
   handler: (req: Request) => Promise<Response>;
-  /** Deliveries accepted for work so far (a redelivery after failed work appears again). */
+  /**
+   * The most recent deliveries accepted for work, oldest first (a redelivery after failed work appears
+   * again). Bounded by `maxReceived`, so that a receiver that runs for months keeps a fixed memory.
+   */
   received: ReceivedDelivery[];
   /** How many requests were refused (bad signature, stale, too large, ...). */
   refused: number;
@@ -30,6 +33,8 @@ export interface ExampleReceiverOptions {
   maxSeen?: number;
   /** Larger bodies are refused with 413 before verifying (default 128 KB; deliveries are far smaller). */
   maxBodyBytes?: number;
+  /** How many accepted deliveries `received` keeps, oldest dropped first (default 100). */
+  maxReceived?: number;
 }
 
 /** Logs a failed piece of background work: the delivery id and the error, never the payload. */
@@ -86,6 +91,7 @@ export function createExampleReceiver(
 ): ExampleReceiver {
   const maxSeen = options.maxSeen ?? 10_000;
   const maxBodyBytes = options.maxBodyBytes ?? 128 * 1024;
+  const maxReceived = options.maxReceived ?? 100;
   // Delivery ids in arrival order (a Set iterates oldest first), so the oldest is dropped when full.
   const seen = new Set<string>();
   const state: ExampleReceiver = {
@@ -116,6 +122,8 @@ export function createExampleReceiver(
             scheme: delivery.scheme,
             payload: delivery.payload,
           };
+          // Each entry holds a whole payload: keep only the newest few.
+          if (state.received.length >= maxReceived) state.received.shift();
           state.received.push(received);
           // Real work (calling an external system) runs after the answer; a failure must not stop
           // the server (an uncaught error would end the process), and forgets the id so that the

@@ -387,6 +387,72 @@ Deno.test("plugin-receiver logs a null callback answer as a clear delivery_faile
   await background.idle();
 });
 
+Deno.test("a callback that ingest-webhook never answers times out, so the delivery is forgotten and redelivered", async () => {
+  const background = createBackground();
+  const logs: string[] = [];
+  let calls = 0;
+  // A connection that never answers: the request only ends when the caller aborts it.
+  const options = {
+    ingestUrl: "https://project.example/ingest",
+    secret: SECRET,
+    backoffMs: () => 1,
+    timeoutMs: 5,
+    fetch: (_input: RequestInfo | URL, init?: RequestInit) => {
+      calls++;
+      return new Promise<Response>((_resolve, reject) => {
+        init?.signal?.addEventListener("abort", () => reject(init.signal!.reason));
+      });
+    },
+  };
+  const app = createApp({
+    secret: SECRET,
+    handleDelivery: createIngestCallback(options),
+    waitUntil: background.waitUntil,
+    log: (line) => logs.push(line),
+  });
+  const payload = delivery();
+  const { body, headers } = await signedByDatabase(payload);
+  assert.equal((await app.request("/plugin-receiver", { method: "POST", headers, body })).status, 200);
+  await background.idle();
+  assert.equal(calls, 3, "each try is given up after the timeout, then tried again");
+  const failed = logs.map((l) => JSON.parse(l)).find((l) => l.event === "delivery_failed");
+  assert.equal(failed?.delivery_id, payload.id);
+  const again = await app.request("/plugin-receiver", { method: "POST", headers, body });
+  assert.equal(
+    (await again.json()).duplicate,
+    false,
+    "the redelivery is processed, not taken for a duplicate",
+  );
+  await background.idle();
+  assert.equal(calls, 6);
+});
+
+Deno.test("the callback retries an answer whose body stalls past the timeout", async () => {
+  let calls = 0;
+  const options = {
+    ingestUrl: "https://project.example/ingest",
+    secret: SECRET,
+    backoffMs: () => 1,
+    timeoutMs: 5,
+    fetch: (_input: RequestInfo | URL, init?: RequestInit) => {
+      if (++calls > 1) return Promise.resolve(Response.json({ duplicate: true }));
+      // Headers arrive, the body never does: as fetch does, the abort ends the body's stream.
+      const stalled = new ReadableStream<Uint8Array>({
+        start(controller) {
+          init?.signal?.addEventListener("abort", () => controller.error(init.signal!.reason));
+        },
+      });
+      return Promise.resolve(new Response(stalled, { status: 200 }));
+    },
+  };
+  assert.deepEqual(await createIngestCallback(options)(delivery()), {
+    action: "work_order.set_external_ref",
+    status: 200,
+    duplicate: true,
+  });
+  assert.equal(calls, 2);
+});
+
 Deno.test("only new work orders lead to a callback", () => {
   assert.equal(callbackActionFor(delivery())?.action, "work_order.set_external_ref");
   const update = delivery({ type: "work_orders.update" });

@@ -139,3 +139,27 @@ Deno.test("tenant-scoped calls without a tenant fail before any request", async 
   );
   assert.equal(calls.length, 0);
 });
+
+Deno.test("an error status without an error body is a failure, not a null result", async () => {
+  // supabase-js reports no error when a 5xx body is JSON null (a proxy's answer, not PostgREST's).
+  const { supabase } = fakeSupabase({ data: null, error: null, status: 500 });
+  const client = createPluginsClient(supabase, { tenantId: "t-1" });
+  await assert.rejects(client.plugins.listRecentDeliveries(), (error) => {
+    assert.ok(error instanceof PluginsError, String(error));
+    assert.deepEqual([error.code, error.status, error.rpc], ["unknown", 500, "rpc_list_recent_deliveries"]);
+    assert.match(error.message, /rpc_list_recent_deliveries answered HTTP 500/);
+    return true;
+  });
+});
+
+Deno.test("an error whose body had no message (empty or not JSON) still says what failed", () => {
+  for (const [body, status] of [[{ message: "" }, 503], ["gateway timeout", 504]] as const) {
+    const error = PluginsError.from(body as never, "rpc_install_plugin", status);
+    assert.equal(error.code, "unknown");
+    assert.match(error.message, new RegExp(`rpc_install_plugin answered HTTP ${status}`));
+  }
+  assert.match(
+    PluginsError.from({ message: "" }, "rpc_install_plugin", 0).message,
+    /rpc_install_plugin got no answer/,
+  );
+});

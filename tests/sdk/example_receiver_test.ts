@@ -154,3 +154,15 @@ Deno.test("the example receiver refuses an oversized body with 413 before readin
   assert.equal(receiver.refused, 2);
   assert.equal((await receiver.handler(signedRequest())).status, 200, "a delivery within the limit passes");
 });
+
+Deno.test("the example receiver keeps only the most recent accepted deliveries, so a long run does not grow without bound", async () => {
+  const receiver = createExampleReceiver(SECRET);
+  const ids: string[] = [];
+  for (let i = 0; i < 150; i++) {
+    const id = crypto.randomUUID();
+    ids.push(id);
+    assert.equal((await receiver.handler(signedRequest(SECRET, id))).status, 200);
+  }
+  assert.equal(receiver.received.length, 100);
+  assert.deepEqual(receiver.received.map((r) => r.id), ids.slice(-100), "the newest, in arrival order");
+});

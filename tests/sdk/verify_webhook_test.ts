@@ -72,6 +72,30 @@ Deno.test("verifyWebhook takes fetch Headers, Node-style header objects and raw 
   assert.equal((await verifyWebhook(new TextEncoder().encode(body), node, SECRET)).id, delivery.id);
 });
 
+Deno.test("verifyWebhook takes a Headers object that is not this runtime's own Headers class", async () => {
+  // A fetch polyfill's Headers (or one from another realm) satisfies the Headers type but is no
+  // `instanceof Headers`; its values live behind get()/forEach(), not in own properties.
+  class PolyfillHeaders {
+    readonly #map = new Map<string, string>();
+    constructor(init: Record<string, string>) {
+      for (const [name, value] of Object.entries(init)) this.#map.set(name.toLowerCase(), value);
+    }
+    get(name: string) {
+      return this.#map.get(name.toLowerCase()) ?? null;
+    }
+    has(name: string) {
+      return this.#map.has(name.toLowerCase());
+    }
+    forEach(callback: (value: string, name: string) => void) {
+      this.#map.forEach((value, name) => callback(value, name));
+    }
+  }
+  const delivery = payload();
+  const body = JSON.stringify(delivery);
+  const headers = new PolyfillHeaders(await databaseHeaders(body, delivery.id)) as unknown as Headers;
+  assert.equal((await verifyWebhook(body, headers, SECRET)).id, delivery.id);
+});
+
 Deno.test("verifyWebhook accepts X-Plugin-Signature alone only when allowXPluginSignature is set", async () => {
   const delivery = payload();
   const body = JSON.stringify(delivery);

@@ -6,8 +6,10 @@
  * delivery id, so the database applies it once however often the delivery arrives: that is the
  * receiver's durable deduplication.
  *
- * Network errors, 429 and 5xx are retried with a short backoff; other answers are final. A 2xx whose
- * body is not a JSON object is not ingest-webhook's answer: it fails at once as `unexpected_answer`.
+ * Network errors, timeouts, 429 and 5xx are retried with a short backoff; other answers are final. A
+ * 2xx whose body is not a JSON object is not ingest-webhook's answer: it fails at once as
+ * `unexpected_answer`. Each try is bounded by `timeoutMs`: a callback that hangs would keep its delivery
+ * id in the receiver's memory, and every redelivery would be acknowledged as a duplicate and dropped.
  */
 import { standardWebhookHeaders } from "../_shared/webhook_signature.ts";
 import type { PluginDelivery } from "./schemas.ts";
@@ -48,7 +50,11 @@ export interface IngestCallbackOptions {
   attempts?: number;
   /** Pause before try n+1 in ms (default 200 ms, then 1 s). */
   backoffMs?: (attempt: number) => number;
+  /** How long one try may take, answer body included, in ms (default 10 s). */
+  timeoutMs?: number;
 }
+
+export const DEFAULT_CALLBACK_TIMEOUT_MS = 10_000;
 
 /** The external reference this example receiver gives a new work order. */
 export function externalRefFor(delivery: PluginDelivery): string {
@@ -80,6 +86,7 @@ export function createIngestCallback(options: IngestCallbackOptions): DeliveryHa
   const now = options.now ?? Date.now;
   const attempts = options.attempts ?? 3;
   const backoffMs = options.backoffMs ?? ((attempt: number) => (attempt === 1 ? 200 : 1000));
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CALLBACK_TIMEOUT_MS;
   const base = options.ingestUrl.replace(/\/+$/, "");
 
   return async (delivery) => {
@@ -95,18 +102,30 @@ export function createIngestCallback(options: IngestCallbackOptions): DeliveryHa
         { id: delivery.id, timestamp: Math.floor(now() / 1000), body },
         "raw",
       );
+      // A timer of our own (not AbortSignal.timeout) so that it is cleared as soon as the try ends.
+      const abort = new AbortController();
+      const timer = setTimeout(
+        () => abort.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
+        timeoutMs,
+      );
       let response: Response;
+      let answer: Record<string, unknown> | undefined;
       try {
         response = await doFetch(url, {
           method: "POST",
           headers: { "content-type": "application/json", ...headers },
           body,
+          signal: abort.signal,
         });
+        answer = await jsonObjectOf(response);
+        // A body cut off by the timeout is no answer either (retrying is safe: same delivery id).
+        if (abort.signal.aborted) throw abort.signal.reason;
       } catch (error) {
         lastError = error;
         continue;
+      } finally {
+        clearTimeout(timer);
       }
-      const answer = await jsonObjectOf(response);
       if (response.ok) {
         if (answer === undefined) {
           // ingest-webhook always answers an object, so something else answered: a final failure.
