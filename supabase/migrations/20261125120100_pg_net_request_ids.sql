@@ -10,16 +10,21 @@
 -- current generation; a request of an earlier one gets no response, and its job treats it as lost.
 --
 -- A generation is kept in an unlogged table, so the reset that empties pg_net's tables empties it too,
--- and the next call draws a new one from a logged sequence, which a reset does not restart. Callers
--- never wait for each other: two first calls at once may both write one, and the smaller wins once
--- both are committed; the requests recorded under the other then count as lost and are sent again.
+-- and the next call draws a new one from a logged sequence, which a reset does not restart. A logical
+-- restore into another cluster (pg_dump copies an unlogged table's rows, not pg_net's extension-owned
+-- tables, and the new pg_net may even get the same oid) is told apart by the cluster's system
+-- identifier. Callers never wait for each other: two first calls at once may both write one, and the
+-- smaller wins once both are committed; the requests recorded under the other then count as lost and
+-- are sent again.
 
 create schema if not exists private;
 
 create unlogged table private.pg_net_generations (
   extension_oid oid not null,
+  -- pg_control_system()'s; 0 where that function may not be called
+  system_identifier bigint not null,
   generation bigint not null,
-  primary key (extension_oid, generation)
+  primary key (extension_oid, system_identifier, generation)
 );
 
 comment on table private.pg_net_generations is
@@ -41,25 +46,32 @@ set search_path = ''
 as $$
 declare
   v_extension oid;
+  v_system bigint := 0;
   v_generation bigint;
 begin
   select e.oid into v_extension from pg_catalog.pg_extension as e where e.extname = 'pg_net';
   if v_extension is null then
     return null;
   end if;
+  -- A statement of its own: an expression that names the function checks the right to call it even
+  -- where it would not be evaluated.
+  if pg_catalog.has_function_privilege('pg_catalog.pg_control_system()', 'execute') then
+    v_system := (pg_catalog.pg_control_system()).system_identifier;
+  end if;
   select pg_catalog.min(g.generation) into v_generation
   from private.pg_net_generations as g
-  where g.extension_oid = v_extension;
+  where g.extension_oid = v_extension and g.system_identifier = v_system;
   if v_generation is null then
     v_generation := pg_catalog.nextval('private.pg_net_generation_seq');
-    insert into private.pg_net_generations (extension_oid, generation) values (v_extension, v_generation);
+    insert into private.pg_net_generations (extension_oid, system_identifier, generation)
+    values (v_extension, v_system, v_generation);
   end if;
   return v_generation;
 end
 $$;
 
 comment on function private.pg_net_generation() is
-  'The generation of the installed pg_net''s request ids (null without pg_net): new after pg_net is created again or its unlogged tables are reset; request ids are unique only within one.';
+  'The generation of the installed pg_net''s request ids (null without pg_net): new after pg_net is created again, its unlogged tables are reset or the database is restored into another cluster; request ids are unique only within one.';
 
 revoke all on function private.pg_net_generation() from public, anon, authenticated;
 
