@@ -19,10 +19,12 @@
 -- literal addresses can be checked here: a public name that resolves to a private address is not caught
 -- (DNS is the network's job), nor is a public receiver that redirects (pg_net follows redirects).
 --
--- Local development: the database setting plugins.allow_private_webhook_urls = on lifts those host
--- rules and also allows http://, so receivers on 127.0.0.1 work. Never set it in production:
---   alter database postgres set plugins.allow_private_webhook_urls = on;   -- new sessions
---   select set_config('plugins.allow_private_webhook_urls', 'on', false);  -- this session
+-- Local development: a switch lifts those host rules and also allows http://, so receivers on 127.0.0.1
+-- work. Never turn it on in production. Either of:
+--   update private.plugin_settings set allow_private_webhook_urls = true;  -- the database, from now on
+--   select set_config('plugins.allow_private_webhook_urls', 'on', false);  -- this session only
+-- (A table, not `alter database ... set`: on Supabase's stacks postgres is not a superuser and owns
+-- neither the database nor the right to store an unknown setting on it.)
 
 create table int.plugin_installations (
   id uuid primary key default gen_random_uuid(),
@@ -63,6 +65,20 @@ revoke all on table int.plugin_installations from public, anon, authenticated, s
 
 -- Validation -----------------------------------------------------------------------------------------
 
+create table private.plugin_settings (
+  singleton boolean primary key default true check (singleton),
+  allow_private_webhook_urls boolean not null default false
+);
+
+comment on table private.plugin_settings is
+  'Switches of the plugin platform (one row). allow_private_webhook_urls: local development only, allows http and private webhook hosts.';
+
+insert into private.plugin_settings default values;
+
+alter table private.plugin_settings enable row level security;
+
+revoke all on table private.plugin_settings from public, anon, authenticated, service_role;
+
 create function private.allow_private_webhook_urls()
 returns boolean
 language sql
@@ -73,10 +89,11 @@ as $$
     pg_catalog.lower(pg_catalog.current_setting('plugins.allow_private_webhook_urls', true))
       in ('on', 'true', '1', 'yes'),
     false)
+    or coalesce((select s.allow_private_webhook_urls from private.plugin_settings s), false)
 $$;
 
 comment on function private.allow_private_webhook_urls() is
-  'Whether the local-development setting plugins.allow_private_webhook_urls is on (allows private hosts and http).';
+  'Whether local development allows private webhook hosts and http: private.plugin_settings or this session''s plugins.allow_private_webhook_urls.';
 
 create function private.special_ip_range(p_ip inet)
 returns text
@@ -130,7 +147,7 @@ set search_path = ''
 as $$
 declare
   v_allow boolean := private.allow_private_webhook_urls();
-  v_hint text := 'For local development only: set plugins.allow_private_webhook_urls = on.';
+  v_hint text := 'For local development only: update private.plugin_settings set allow_private_webhook_urls = true.';
   v_match text[];
   v_scheme text;
   v_authority text;

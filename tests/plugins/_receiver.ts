@@ -187,7 +187,7 @@ let installs = 0;
 /**
  * Creates a tenant with a plugin installation that delivers work_orders INSERTs to `receiver` (or
  * `options.url`), through the same RPCs a tenant admin's app uses, run as the service role. Loopback
- * URLs need `plugins.allow_private_webhook_urls`, which this turns on for the database.
+ * URLs need `private.plugin_settings.allow_private_webhook_urls`, which this turns on for the database.
  */
 export async function installReceiver(
   sql: postgres.Sql,
@@ -197,8 +197,7 @@ export async function installReceiver(
   const n = ++installs;
   const pluginKey = "delivery_test";
   const secretRef = `delivery_test_secret_${n}_${crypto.randomUUID().slice(0, 8)}`;
-  const [{ current_database: database }] = await sql`select current_database()`;
-  await sql.unsafe(`alter database "${database}" set plugins.allow_private_webhook_urls = on`);
+  await sql`update private.plugin_settings set allow_private_webhook_urls = true`;
   const config: Record<string, unknown> = { webhook_url: options.url ?? receiver.url };
   if (options.timeoutMs !== undefined) config.timeout_ms = options.timeoutMs;
   if (options.headers) config.headers = options.headers;

@@ -35,12 +35,9 @@ export async function signedInUser(stack: TestStack, label: string): Promise<Sig
   return { userId: created.data.user.id, email, supabase };
 }
 
-/** Lets webhook_url point at http://127.0.0.1 in this database (new sessions; local development only). */
+/** Lets webhook_url point at http://127.0.0.1 in this database (local development only). */
 export async function allowPrivateWebhookUrls(stack: TestStack): Promise<void> {
-  const name = decodeURIComponent(new URL(stack.dbUrl).pathname.slice(1));
-  await stack.sql.unsafe(
-    `alter database "${name.replaceAll('"', '""')}" set plugins.allow_private_webhook_urls = on`,
-  );
+  await stack.sql`update private.plugin_settings set allow_private_webhook_urls = true`;
 }
 
 /** Creates or replaces a Vault secret. */

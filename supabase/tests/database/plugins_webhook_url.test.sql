@@ -1,8 +1,8 @@
 -- Webhook URL rules: https to a public host only; loopback, private, link-local, unspecified, IPv6 local
--- and IPv4-mapped forms are refused unless plugins.allow_private_webhook_urls is on (local development),
--- which also allows http.
+-- and IPv4-mapped forms are refused unless local development allows them (private.plugin_settings, or
+-- the session setting plugins.allow_private_webhook_urls), which also allows http.
 begin;
-select plan(46);
+select plan(49);
 
 set local plugins.allow_private_webhook_urls to off;
 
@@ -75,7 +75,20 @@ from (values
     'a host with non-ASCII letters is refused, even one that lowercases to ASCII')
 ) as c(url, message, what);
 
--- Local development.
+-- Local development, for the database (a switch the postgres role can turn on on any Supabase stack).
+update private.plugin_settings set allow_private_webhook_urls = true;
+select lives_ok($$select private.validate_webhook_url('http://127.0.0.1:54321/functions/v1/plugin-receiver')$$,
+  'with the database switch on, http to loopback is allowed');
+update private.plugin_settings set allow_private_webhook_urls = false;
+select throws_ok($$select private.validate_webhook_url('http://127.0.0.1:54321/x')$$, '22023', null,
+  'and refused again once it is off');
+select ok(
+  not has_table_privilege('authenticated', 'private.plugin_settings', 'update')
+    and not has_table_privilege('service_role', 'private.plugin_settings', 'update'),
+  'API roles cannot turn it on'
+);
+
+-- Local development, for this session.
 set local plugins.allow_private_webhook_urls to on;
 select lives_ok($$select private.validate_webhook_url('http://127.0.0.1:54321/functions/v1/plugin-receiver')$$,
   'with the setting on, http to loopback is allowed');
