@@ -6,7 +6,8 @@
 import { join } from "node:path";
 import { PROJECT_ROOT, TOOLS_DIR } from "./paths.ts";
 import { ensurePostgres, ensureSupabaseCli } from "./prereqs.ts";
-import { createTemplateCluster, TEMPLATE_DB } from "./template.ts";
+import { cleanUpOnInterrupt } from "./interrupt.ts";
+import { createTemplateCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
 
 const BENCH_DIR = join(PROJECT_ROOT, "bench");
 
@@ -21,7 +22,14 @@ export async function runBenchmarks(names: string[]): Promise<number> {
     return 2;
   }
   const cli = await ensureSupabaseCli(TOOLS_DIR);
-  const cluster = await createTemplateCluster(await ensurePostgres(), cli, `bench-${Deno.pid}`);
+  const pg = await ensurePostgres();
+  const name = `bench-${Deno.pid}`;
+  // Ctrl-C: stop the benchmark processes and remove the cluster, built or half built.
+  const interrupt = cleanUpOnInterrupt(async () => await (await scratchCluster(pg, name)).destroy());
+  const cluster = await createTemplateCluster(pg, cli, name).catch((error) => {
+    interrupt.dispose();
+    throw error;
+  });
   let failed = 0;
   try {
     for (const file of chosen) {
@@ -37,6 +45,7 @@ export async function runBenchmarks(names: string[]): Promise<number> {
     }
   } finally {
     await cluster.destroy();
+    interrupt.dispose();
   }
   return failed === 0 ? 0 : 1;
 }

@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
 import { TOOLS_DIR } from "./paths.ts";
 import { describeStack, startStack } from "./stack.ts";
-import { createMigratedDatabase, createScratchCluster, TEMPLATE_DB } from "./template.ts";
+import { cleanUpOnInterrupt } from "./interrupt.ts";
+import { createMigratedDatabase, createScratchCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
 import { runAllTests } from "./test_runner.ts";
 import { runBenchmarks } from "./bench_runner.ts";
 import { generateTypes, TYPES_FILE } from "./types.ts";
@@ -39,48 +40,83 @@ async function dev(args: string[]): Promise<number> {
     }
     return n;
   };
-  const started = performance.now();
-  const stack = await startStack({
-    reset: values.reset,
-    dir: values.dir,
-    apiPort: port("api-port", values["api-port"]),
-    dbPort: port("db-port", values["db-port"]),
-  });
-  console.log(
-    `\nStarted the local Supabase stack in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`,
-  );
-  console.log(describeStack(stack));
-  if (values.check) {
-    // Start, answer one real request through the gateway, stop: proof that the whole stack works.
-    const health = await fetch(`${stack.apiUrl}/auth/v1/health`, { headers: { apikey: stack.anonKey } })
-      .then(async (res) => ({ ok: res.ok, text: `${res.status} ${await res.text()}` }))
-      .catch((error) => ({ ok: false, text: (error as Error).message }));
-    await stack.stop();
+  // Listening from the start: a Ctrl-C while the stack starts must still stop what it started (the
+  // PostgreSQL server runs in a session of its own, out of reach of the terminal's SIGINT).
+  const stopping = listenForStop();
+  try {
+    const started = performance.now();
+    const stack = await startStack({
+      reset: values.reset,
+      dir: values.dir,
+      apiPort: port("api-port", values["api-port"]),
+      dbPort: port("db-port", values["db-port"]),
+    });
+    if (stopping.requested) {
+      console.log("\nInterrupted while starting: stopping ...");
+      await stack.stop();
+      return 130;
+    }
     console.log(
-      `\n--check: ${health.ok ? "the gateway answered" : `the gateway failed: ${health.text}`}; stopped`,
+      `\nStarted the local Supabase stack in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`,
     );
-    return health.ok ? 0 : 1;
+    console.log(describeStack(stack));
+    if (values.check) {
+      // Start, answer one real request through the gateway, stop: proof that the whole stack works.
+      const health = await fetch(`${stack.apiUrl}/auth/v1/health`, { headers: { apikey: stack.anonKey } })
+        .then(async (res) => ({ ok: res.ok, text: `${res.status} ${await res.text()}` }))
+        .catch((error) => ({ ok: false, text: (error as Error).message }));
+      await stack.stop();
+      console.log(
+        `\n--check: ${health.ok ? "the gateway answered" : `the gateway failed: ${health.text}`}; stopped`,
+      );
+      return health.ok ? 0 : 1;
+    }
+    console.log("\nPress Ctrl-C to stop.");
+    await stopping.wait;
+    console.log("\nStopping ...");
+    await stack.stop();
+    return 0;
+  } finally {
+    stopping.dispose();
   }
-  console.log("\nPress Ctrl-C to stop.");
+}
+
+/** SIGINT, SIGTERM or SIGHUP, noted instead of ending the process at once. */
+function listenForStop(): { readonly requested: boolean; wait: Promise<void>; dispose(): void } {
   const { promise, resolve } = Promise.withResolvers<void>();
-  const onSignal = () => resolve();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await promise;
-  console.log("\nStopping ...");
-  await stack.stop();
-  return 0;
+  let requested = false;
+  const onSignal = () => {
+    requested = true;
+    resolve();
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  return {
+    get requested() {
+      return requested;
+    },
+    wait: promise,
+    dispose: () => signals.forEach((signal) => Deno.removeSignalListener(signal, onSignal)),
+  };
 }
 
 async function types(): Promise<number> {
   const cli = await ensureSupabaseCli(TOOLS_DIR);
-  const cluster = await createScratchCluster(await ensurePostgres(), `types-${Deno.pid}`);
+  const pg = await ensurePostgres();
+  const name = `types-${Deno.pid}`;
+  // Ctrl-C: remove the cluster, built or half built.
+  const interrupt = cleanUpOnInterrupt(async () => await (await scratchCluster(pg, name)).destroy());
   try {
-    await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
-    Deno.writeTextFileSync(TYPES_FILE, await generateTypes(cli, cluster.url(TEMPLATE_DB)));
-    console.log(`Wrote ${TYPES_FILE}`);
+    const cluster = await createScratchCluster(pg, name);
+    try {
+      await createMigratedDatabase(cluster, cli, TEMPLATE_DB);
+      Deno.writeTextFileSync(TYPES_FILE, await generateTypes(cli, cluster.url(TEMPLATE_DB)));
+      console.log(`Wrote ${TYPES_FILE}`);
+    } finally {
+      await cluster.destroy();
+    }
   } finally {
-    await cluster.destroy();
+    interrupt.dispose();
   }
   return 0;
 }

@@ -129,7 +129,15 @@ export class Cluster {
 
   async stop(): Promise<void> {
     if (!await this.isRunning()) return;
-    await this.pgCommand("pg_ctl", ["stop", "-D", this.dataDir, "-m", "fast", "-w", "-t", "30"]);
+    const out = await this.pgCommand("pg_ctl", ["stop", "-D", this.dataDir, "-m", "fast", "-w", "-t", "30"], {
+      allowFailure: true,
+    });
+    // Someone else (an interrupt's cleanup) may have stopped it in the meantime: only a server that
+    // is still running is a failure.
+    if (!out.success && await this.isRunning()) {
+      const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+      throw new SetupError(`pg_ctl failed: ${lastLines(text, 5)}`);
+    }
   }
 
   async restart(options: Partial<ClusterOptions>): Promise<void> {

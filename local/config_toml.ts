@@ -448,7 +448,15 @@ export interface ProjectConfig {
   /** The directory holding config.toml (`supabase/`): config paths are relative to it. */
   supabaseDir: string;
   project_id: string;
-  api: { port: number };
+  api: {
+    port: number;
+    /** Schemas the Data API exposes, the first being the default (PostgREST's `db-schemas`). */
+    schemas: string[];
+    /** Schemas appended to each request's search path (`db-extra-search-path`). */
+    extra_search_path: string[];
+    /** At most this many rows per response (`db-max-rows`). */
+    max_rows: number;
+  };
   db: {
     port: number;
     major_version: number;
@@ -515,7 +523,13 @@ export function parseProjectConfig(text: string, path: string): ProjectConfig {
     path: absolute,
     supabaseDir,
     project_id,
-    api: { port: read.port("api", "port") ?? 54321 },
+    // The CLI's defaults for a config.toml that leaves them out.
+    api: {
+      port: read.port("api", "port") ?? 54321,
+      schemas: read.strings("api", "schemas") ?? ["public", "graphql_public"],
+      extra_search_path: read.strings("api", "extra_search_path") ?? ["public", "extensions"],
+      max_rows: read.integer("api", "max_rows") ?? 1000,
+    },
     db: {
       port: read.port("db", "port") ?? 54322,
       major_version: read.integer("db", "major_version") ?? 17,

@@ -11,19 +11,32 @@ import { PROJECT_ROOT, STATE_DIR } from "./paths.ts";
 
 export const TEMPLATE_DB = "app_template";
 
-/** Creates (from scratch) a fast, non-durable cluster under .supabase-local/<name>. */
-export async function createScratchCluster(pg: Postgres, name: string): Promise<Cluster> {
+/**
+ * The scratch cluster called `name` (nothing is created yet): a fast, non-durable cluster under
+ * .supabase-local/<name>. Its `destroy()` also removes one that another handle created.
+ */
+export async function scratchCluster(pg: Postgres, name: string): Promise<Cluster> {
   // pg_cron's scheduler keeps a connection to its database, which would block cloning it; it points
   // at the template while migrations create pg_cron, and the caller may move it afterwards.
-  const cluster = new Cluster(pg, {
+  return new Cluster(pg, {
     dir: await serverReachableDir(join(STATE_DIR, name)),
     port: freePort(),
     fast: true,
     cronDatabase: TEMPLATE_DB,
   });
+}
+
+/** Creates (from scratch) and starts the scratch cluster `name`; one that fails to start is removed. */
+export async function createScratchCluster(pg: Postgres, name: string): Promise<Cluster> {
+  const cluster = await scratchCluster(pg, name);
   await cluster.destroy();
-  await cluster.init();
-  await cluster.start();
+  try {
+    await cluster.init();
+    await cluster.start();
+  } catch (error) {
+    await cluster.destroy();
+    throw error;
+  }
   return cluster;
 }
 

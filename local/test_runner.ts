@@ -7,14 +7,17 @@
  *
  * With SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY and SUPABASE_DB_URL set, it
  * runs against that stack instead (for example `supabase start`); stand-in tests then skip.
+ *
+ * Ctrl-C (or SIGTERM) stops the processes it started and removes its cluster before it exits.
  */
 import { join } from "node:path";
 import postgres from "postgres";
 import type { Cluster } from "./cluster.ts";
 import { pushMigrations, runSupabaseCli } from "./database.ts";
 import { PROJECT_ROOT, TOOLS_DIR } from "./paths.ts";
-import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
-import { cloneTemplate, createTemplateCluster, TEMPLATE_DB } from "./template.ts";
+import { cleanUpOnInterrupt } from "./interrupt.ts";
+import { ensurePostgres, ensureSupabaseCli, type Postgres, SetupError } from "./prereqs.ts";
+import { cloneTemplate, createTemplateCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
 import { generateTypes, TYPES_FILE } from "./types.ts";
 
 interface Tally {
@@ -189,9 +192,9 @@ async function runDenoTests(tally: Tally, env: Record<string, string>, filterArg
 }
 
 /** Builds the migrated template on a fresh cluster and checks that the seed applies on a clone. */
-async function buildLocalCluster(cli: string, tally: Tally): Promise<Cluster> {
+async function buildLocalCluster(pg: Postgres, cli: string, name: string, tally: Tally): Promise<Cluster> {
   // A migration that fails throws here, and the run reports it as its setup failure.
-  const cluster = await createTemplateCluster(await ensurePostgres(), cli, `test-${Deno.pid}`);
+  const cluster = await createTemplateCluster(pg, cli, name);
   record(tally, "migrations apply with supabase db push", true);
   try {
     // The clone has the migrations recorded already, so this push applies only the seed.
@@ -210,6 +213,18 @@ export async function runAllTests(args: string[]): Promise<number> {
   const remote = ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_DB_URL"]
     .every((name) => Deno.env.get(name));
   let cluster: Cluster | undefined;
+  // What Ctrl-C has to remove: the cluster, whether it is built, half built or failed to build.
+  const clusterName = `test-${Deno.pid}`;
+  let pg: Postgres | undefined;
+  let building: Promise<Cluster> | undefined;
+  let cleaning: Promise<void> | undefined;
+  const removeCluster = () =>
+    cleaning ??= (async () => {
+      // Let a build step in progress end first (its processes are gone), so none races the removal.
+      await building?.catch(() => {});
+      if (pg) await (await scratchCluster(pg, clusterName)).destroy();
+    })();
+  const interrupt = cleanUpOnInterrupt(removeCluster, (line) => console.log(line));
   try {
     const cli = await ensureSupabaseCli(TOOLS_DIR);
     let env: Record<string, string>;
@@ -220,7 +235,9 @@ export async function runAllTests(args: string[]): Promise<number> {
       env = {};
       checkUrl = Deno.env.get("SUPABASE_DB_URL")!;
     } else {
-      cluster = await buildLocalCluster(cli, tally);
+      pg = await ensurePostgres();
+      building = buildLocalCluster(pg, cli, clusterName, tally);
+      cluster = await building;
       const t = performance.now();
       await cloneTemplate(cluster, "checks");
       console.log(`one test database cloned in ${Math.round(performance.now() - t)} ms`);
@@ -240,8 +257,11 @@ export async function runAllTests(args: string[]): Promise<number> {
     const message = error instanceof SetupError ? error.message : (error as Error).stack ?? String(error);
     record(tally, "test setup", false, message);
   } finally {
-    await cluster?.destroy();
+    await removeCluster();
+    interrupt.dispose();
   }
+  // The interrupt handler exits with 130 once the cluster is gone; this is only a safety net.
+  if (interrupt.signal) return 130;
   console.log(`\nfinished in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (tally.failures.length) console.log(`failed:\n${tally.failures.map((f) => `  - ${f}`).join("\n")}`);
   console.log(`summary: ${tally.passed} passed, ${tally.failed} failed`);

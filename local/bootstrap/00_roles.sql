@@ -19,5 +19,12 @@ $$;
 
 grant anon, authenticated, service_role to authenticator;
 
+-- Supabase's timeouts: PostgREST's own session (it logs in as authenticator), and the roles it switches
+-- to, whose settings it applies to each request (the local REST stand-in does the same).
+alter role authenticator set statement_timeout = '8s';
+alter role authenticator set lock_timeout = '8s';
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+
 -- As on Supabase, unqualified names resolve in `extensions` too (pgcrypto, uuid-ossp, ...).
 alter role postgres set search_path to "$user", public, extensions;

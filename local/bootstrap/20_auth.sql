@@ -16,6 +16,9 @@ begin
 end
 $$;
 
+-- As on Supabase; the local signup endpoint sets it itself, since `set role` does not apply it.
+alter role supabase_auth_admin set search_path = auth;
+
 create schema if not exists auth;
 
 comment on schema auth is 'Supabase Auth (local stand-in): users, identities and JWT claim helpers.';

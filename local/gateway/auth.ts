@@ -218,6 +218,15 @@ export function createAuthHandler(opts: AuthHandlerOptions): AuthHandler {
   const sessions = new Map<string, Session>();
   const refreshTokens = new Map<string, { sessionId: string; used: boolean }>();
 
+  /**
+   * The rest of `tx` runs as GoTrue's session does on Supabase: as its role, and with its role's
+   * `search_path = auth`, so a trigger on auth.users that names a table without its schema fails here too.
+   */
+  async function asAuthAdmin(tx: postgres.TransactionSql): Promise<void> {
+    if (authAdminRole) await tx.unsafe(`set local role ${JSON.stringify(authAdminRole)}`);
+    await tx.unsafe("set local search_path = auth");
+  }
+
   function checkPassword(password: string) {
     if (password.length < minPasswordLength) {
       throw new AuthError(
@@ -269,7 +278,7 @@ export function createAuthHandler(opts: AuthHandlerOptions): AuthHandler {
           select 1 from auth.users
           where lower(email) = ${input.email} and aud = 'authenticated' and is_sso_user = false`;
         if (existing) throw input.duplicate;
-        if (authAdminRole) await tx.unsafe(`set local role ${JSON.stringify(authAdminRole)}`);
+        await asAuthAdmin(tx);
         await tx`
           insert into auth.users (instance_id, id, aud, role, email, encrypted_password, raw_app_meta_data,
             raw_user_meta_data, is_super_admin, created_at, updated_at, is_sso_user, is_anonymous,
@@ -438,7 +447,7 @@ export function createAuthHandler(opts: AuthHandlerOptions): AuthHandler {
     if (!row.password_ok) throw invalid;
     if (!row.confirmed) throw new AuthError(400, "email_not_confirmed", "Email not confirmed");
     await sql.begin(async (tx) => {
-      if (authAdminRole) await tx.unsafe(`set local role ${JSON.stringify(authAdminRole)}`);
+      await asAuthAdmin(tx);
       await tx`update auth.users set last_sign_in_at = now() where id = ${row.id}`;
     });
     const user = await loadUser(sql, row.id as string);
@@ -521,7 +530,7 @@ export function createAuthHandler(opts: AuthHandlerOptions): AuthHandler {
     if (!user) throw notFound;
     if (req.method === "GET") return json(req, 200, user);
     await sql.begin(async (tx) => {
-      if (authAdminRole) await tx.unsafe(`set local role ${JSON.stringify(authAdminRole)}`);
+      await asAuthAdmin(tx);
       await tx`delete from auth.users where id = ${id}`;
     });
     for (const session of sessions.values()) if (session.userId === id) session.revoked = true;

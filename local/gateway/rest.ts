@@ -2,8 +2,9 @@
  * The local stand-in for PostgREST's `/rest/v1/rpc/<function>` endpoint, as supabase-js `.rpc()`
  * calls it. It keeps PostgREST's contract: JWT check and role switch, the `request.*` settings, named
  * arguments converted with `json_to_record` (so values get the declared types and omitted arguments
- * their defaults), overloads chosen by argument names, result shapes, and error JSON with PostgREST's
- * codes and HTTP statuses. Tables (`/rest/v1/<table>`) are not served here.
+ * their defaults), overloads chosen by argument names, a read-only transaction for GET and for
+ * stable or immutable functions, `db-max-rows`, result shapes, and error JSON with PostgREST's codes
+ * and HTTP statuses. Tables (`/rest/v1/<table>`) are not served here.
  */
 import postgres from "postgres";
 import { JwtError, type JwtPayload, verifyJwt } from "../jwt.ts";
@@ -18,6 +19,8 @@ export interface RestHandlerOptions {
   schemas?: string[];
   /** Appended to the search path after the request's schema, as Supabase configures PostgREST. */
   extraSearchPath?: string[];
+  /** PostgREST's `db-max-rows` (config.toml's `[api] max_rows`): at most this many rows per result. */
+  maxRows?: number;
   /** Role for tokens without a `role` claim (`db-anon-role`). */
   anonRole?: string;
   /** The role PostgREST logs in as; a token's role must be granted to it. */
@@ -85,6 +88,8 @@ interface RpcFunction {
   returnsSet: boolean;
   returnsComposite: boolean;
   returnsVoid: boolean;
+  /** `pg_proc.provolatile`: PostgREST runs a POST in a read-only transaction unless this is `v`. */
+  volatility: "i" | "s" | "v";
 }
 
 /**
@@ -94,6 +99,7 @@ interface RpcFunction {
 const FUNCTIONS_SQL = `
 select p.proname as name,
   p.proretset as returns_set,
+  p.provolatile as volatility,
   p.prorettype = 'void'::regtype as returns_void,
   (coalesce(bt.typtype, t.typtype) = 'c' or coalesce(p.proargmodes::text[] && '{t,b,o}', false))
     as returns_composite,
@@ -140,6 +146,7 @@ async function loadFunctions(sql: postgres.Sql, schema: string, name: string): P
     returnsSet: r.returns_set as boolean,
     returnsComposite: r.returns_composite as boolean,
     returnsVoid: r.returns_void as boolean,
+    volatility: r.volatility as RpcFunction["volatility"],
   })).filter(isCallable);
 }
 
@@ -278,7 +285,14 @@ interface Shape {
   stripNulls: boolean;
 }
 
-function callSql(call: Call, shape: Shape): { text: string; usesBody: boolean } {
+interface Paging {
+  /** `db-max-rows`, applied to the function's result as PostgREST's read plan does. */
+  maxRows?: number;
+  /** Count the whole result too (`Prefer: count=...`). */
+  count: boolean;
+}
+
+function callSql(call: Call, shape: Shape, paging: Paging): { text: string; usesBody: boolean } {
   const { fn } = call;
   const scalar = !fn.returnsComposite;
   const target = `${ident(fn.schema)}.${ident(fn.name)}`;
@@ -309,11 +323,13 @@ function callSql(call: Call, shape: Shape): { text: string; usesBody: boolean } 
   const body = shape.singular || !fn.returnsSet
     ? `coalesce((json_agg(${row})->0)::text, 'null')`
     : `coalesce(json_agg(${row}), '[]')::text`;
+  const limit = paging.maxRows === undefined ? "" : ` limit ${Math.trunc(paging.maxRows)}`;
+  const total = paging.count ? "(select pg_catalog.count(*) from pgrst_source)" : "null::bigint";
   const text = `with pgrst_source as (select ${select} ${from})
-    select pg_catalog.count(*) as page_total, ${body} as body,
+    select ${total} as total_result_set, pg_catalog.count(*) as page_total, ${body} as body,
       nullif(current_setting('response.headers', true), '') as response_headers,
       nullif(current_setting('response.status', true), '') as response_status
-    from (select * from pgrst_source) _postgrest_t`;
+    from (select * from pgrst_source${limit}) _postgrest_t`;
   return { text, usesBody };
 }
 
@@ -341,7 +357,8 @@ function statusForSqlState(code: string, message: string, authed: boolean): numb
   if (code === "42P01") return 404;
   if (code === "42P17") return 500;
   if (code === "42501") return authed ? 403 : 401;
-  if (/^PT\d{3}$/.test(code)) return Number(code.slice(2));
+  // PostgREST reads the status from what follows "PT", and answers 500 when that is not a number.
+  if (code.startsWith("PT")) return /^PT\d{3}$/.test(code) ? Number(code.slice(2)) : 500;
   return SQLSTATE_CLASS_STATUS.get(code.slice(0, 2)) ?? 400;
 }
 
@@ -425,8 +442,14 @@ async function authenticate(req: Request, apiKey: string, secret: string, anonRo
   const token = bearerToken(req) ?? apiKey;
   try {
     const claims = await verifyJwt(token, secret, { clockSkewSeconds: JWT_CLOCK_SKEW_SECONDS });
-    const role = typeof claims.role === "string" && claims.role !== "" ? claims.role : anonRole;
-    return { claims, role };
+    // As PostgREST: no role claim means the anon role; a role that is not a string is taken as its
+    // JSON text (which names no role, so the switch fails); the role chosen goes into the claims.
+    const role = claims.role === undefined
+      ? anonRole
+      : typeof claims.role === "string"
+      ? claims.role
+      : JSON.stringify(claims.role);
+    return { claims: { ...claims, role }, role };
   } catch (error) {
     if (!(error instanceof JwtError)) throw error;
     const code = error.kind === "claims" ? "PGRST303" : "PGRST301";
@@ -435,6 +458,25 @@ async function authenticate(req: Request, apiKey: string, secret: string, anonRo
     });
   }
 }
+
+/**
+ * What PostgREST's session would have for a request as role $1: the settings of the role it logs in
+ * as ($2, the authenticator: on Supabase statement and lock timeouts), overridden by those of the role
+ * it switches to, which PostgREST applies to each request. Only settings a non-superuser may change.
+ */
+const ROLE_SETTINGS_SQL = `
+  select distinct on (kv.key) kv.key, kv.value
+  from (
+    select case r.rolname when $1::name then 0 else 1 end as rank, c.setting
+    from pg_catalog.pg_roles r, unnest(r.rolconfig) as c(setting)
+    where r.rolname in ($1::name, $2::name)
+  ) x
+  cross join lateral (
+    select pg_catalog.split_part(x.setting, '=', 1) as key,
+      pg_catalog.substr(x.setting, pg_catalog.strpos(x.setting, '=') + 1) as value
+  ) kv
+  join pg_catalog.pg_settings ps on ps.name = kv.key and ps.context = 'user'
+  order by kv.key, x.rank`;
 
 /** Query parameters that are PostgREST syntax, never function arguments. */
 const RESERVED_PARAMS = new Set([
@@ -558,6 +600,19 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
   const anonRole = opts.anonRole ?? "anon";
   const authenticator = opts.authenticatorRole ?? "authenticator";
   const extraSearchPath = opts.extraSearchPath ?? ["public", "extensions"];
+  const maxRows = opts.maxRows;
+  // Read once per role, as PostgREST reads them into its schema cache.
+  const roleSettings = new Map<string, Promise<Record<string, string>>>();
+  const settingsOf = (role: string) => {
+    let settings = roleSettings.get(role);
+    if (!settings) {
+      settings = sql.unsafe(ROLE_SETTINGS_SQL, [role, authenticator])
+        .then((rows) => Object.fromEntries(rows.map((r) => [r.key as string, r.value as string])));
+      settings.catch(() => roleSettings.delete(role));
+      roleSettings.set(role, settings);
+    }
+    return settings;
+  };
   const log = opts.log ?? ((line: string) => console.error(line));
 
   async function rpc(req: Request, path: string, name: string, auth: Auth): Promise<Response> {
@@ -590,21 +645,31 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
       isPost,
       () => noRpcError(sql, schema, name, [...args.keys], candidates, isPost),
     );
-    const query = callSql(call, shape);
+    const query = callSql(call, shape, { maxRows, count: wantsCount });
     const authed = auth.role !== anonRole;
+    // As PostgREST: lowercase names, and cookies only in request.cookies.
     const headersJson = JSON.stringify(
-      Object.fromEntries([...req.headers].map(([k, v]) => [k.toLowerCase(), v])),
+      Object.fromEntries(
+        [...req.headers].map(([k, v]) => [k.toLowerCase(), v]).filter(([k]) => k !== "cookie"),
+      ),
     );
-    const searchPath = [...new Set([schema, ...extraSearchPath])].map(ident).join(", ");
+    // PostgREST sets the request's schema and then the extra schemas, as they are (no deduplication).
+    const searchPath = [schema, ...extraSearchPath].map(ident).join(", ");
+    // Only a POST to a volatile function may write; GET and stable or immutable functions read only.
+    const readWrite = isPost && call.fn.volatility === "v";
+    // Before the transaction: its connection must not wait for another one from the pool.
+    const roleSettingsJson = JSON.stringify(await settingsOf(auth.role));
 
     try {
-      const result = await sql.begin(isPost ? "read write" : "read only", async (tx) => {
+      const result = await sql.begin(readWrite ? "read write" : "read only", async (tx) => {
         // One statement, evaluated left to right: an unknown role fails in set_config (22023, 401).
         const [settings] = await tx.unsafe(
           `select set_config('search_path', $1, true), set_config('role', $2, true),
             set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
             set_config('request.path', $5, true), set_config('request.headers', $6, true),
             set_config('request.cookies', $7, true),
+            (select pg_catalog.count(pg_catalog.set_config(s.key, s.value, true))
+              from pg_catalog.json_each_text($9::text::json) s) as role_settings,
             pg_catalog.pg_has_role($8::name, $2::name, 'MEMBER') as allowed`,
           [
             searchPath,
@@ -615,6 +680,7 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
             headersJson,
             JSON.stringify(parseCookies(req.headers.get("cookie"))),
             authenticator,
+            roleSettingsJson,
           ],
           { prepare: true },
         );
@@ -638,6 +704,7 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
         }
         return {
           pageTotal,
+          total: row.total_result_set === null ? null : Number(row.total_result_set),
           body: row.body as string,
           headers: gucHeaders(row.response_headers as string | null),
           status: gucStatus(row.response_status as string | null),
@@ -646,9 +713,11 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
 
       const headers = new Headers(result.headers);
       if (!headers.has("content-range")) {
-        headers.set("content-range", contentRange(result.pageTotal, wantsCount ? result.pageTotal : null));
+        headers.set("content-range", contentRange(result.pageTotal, result.total));
       }
       if (call.fn.returnsVoid) return new Response(null, { status: result.status ?? 204, headers });
+      // A counted result cut short by max rows is partial content, as PostgREST's range status says.
+      const rangeStatus = result.total !== null && result.pageTotal < result.total ? 206 : 200;
       if (!headers.has("content-type")) {
         headers.set(
           "content-type",
@@ -656,7 +725,10 @@ export function createRestHandler(opts: RestHandlerOptions): RestHandler {
         );
       }
       if (profile !== null) headers.set("content-profile", schema);
-      return new Response(method === "HEAD" ? null : result.body, { status: result.status ?? 200, headers });
+      return new Response(method === "HEAD" ? null : result.body, {
+        status: result.status ?? rangeStatus,
+        headers,
+      });
     } catch (error) {
       if (isPostgresError(error)) throw fromPostgresError(error, authed);
       throw error;

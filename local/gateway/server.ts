@@ -66,7 +66,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => {});
   const sql = postgres(options.databaseUrl, { max: 10, onnotice: () => {}, idle_timeout: 30 });
   const config = await loadProjectConfig(options.configPath);
-  const rest = createRestHandler({ sql, jwtSecret: options.jwtSecret, apiKeys: options.apiKeys });
+  const rest = createRestHandler({
+    sql,
+    jwtSecret: options.jwtSecret,
+    apiKeys: options.apiKeys,
+    schemas: config.api.schemas,
+    extraSearchPath: config.api.extra_search_path,
+    maxRows: config.api.max_rows,
+  });
   const auth = createAuthHandler({ sql, jwtSecret: options.jwtSecret, apiKeys: options.apiKeys });
   const hostname = options.hostname ?? "127.0.0.1";
   // Functions get the gateway's own URL as SUPABASE_URL, so the port is settled up front.

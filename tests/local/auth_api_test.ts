@@ -142,6 +142,39 @@ Deno.test("auth: triggers on auth.users see GoTrue's role and statement sequence
     }]);
   }));
 
+Deno.test("auth: GoTrue's statements run with search_path auth, so names in triggers need their schema", () =>
+  withApi(async (api) => {
+    await api.db.sql.unsafe(`
+      create table public.seen (search_path text);
+      grant insert on public.seen to supabase_auth_admin;
+      create function public.record_search_path() returns trigger language plpgsql as $$
+      begin
+        insert into public.seen values (current_setting('search_path'));
+        return new;
+      end $$;
+      create trigger record_search_path after insert on auth.users
+        for each row execute function public.record_search_path();
+    `);
+    const ada = await api.client().auth.signUp({ email: "ada@example.com", password: PASSWORD });
+    assert.equal(ada.error, null);
+    const seen = await api.db.sql`select search_path from public.seen`;
+    assert.deepEqual(seen.map((r) => r.search_path), ["auth"]);
+
+    // An unqualified name does not resolve in schema auth: the signup fails, as on Supabase.
+    await api.db.sql.unsafe(`
+      create function public.unqualified() returns trigger language plpgsql as $$
+      begin
+        insert into seen values ('unqualified');
+        return new;
+      end $$;
+      create trigger unqualified after insert on auth.users
+        for each row execute function public.unqualified();
+    `);
+    const bob = await api.client().auth.signUp({ email: "bob@example.com", password: PASSWORD });
+    assert.equal(bob.error?.status, 500);
+    assert.equal(bob.error?.message, "Database error saving new user");
+  }));
+
 Deno.test("auth: a failing trigger blocks signup with GoTrue's 500 and leaves no user", () =>
   withApi(async (api) => {
     await api.db.sql.unsafe(`

@@ -253,3 +253,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Ctrl-C while deno task dev is starting stops the PostgreSQL server it started",
+  ...standInOnly,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "dev-interrupted-" });
+    const apiPort = freePort();
+    const dbPort = freePort();
+    const starting = spawnDev(["--dir", dir, "--api-port", String(apiPort), "--db-port", String(dbPort)]);
+    try {
+      // The cluster runs and the migrations are being applied.
+      await starting.waitFor(/Applying migrations/, 60_000);
+      starting.child.kill("SIGINT");
+      const status = await starting.child.status;
+      assert.notEqual(status.code, 0, starting.output());
+      await assertPortFree(dbPort, "PostgreSQL (it should have stopped)");
+      await assertPortFree(apiPort, "the API gateway (it should have stopped)");
+    } finally {
+      await starting.close();
+      // Only if the assertions above failed: stop the server before removing its folder.
+      const pg = await ensurePostgres();
+      await new Cluster(pg, { dir, port: dbPort }).stop().catch(() => {});
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});

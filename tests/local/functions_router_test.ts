@@ -348,7 +348,12 @@ Deno.test("parseProjectConfig: defaults, resolved paths and type errors", () => 
     "/proj/supabase/config.toml",
   );
   assert.equal(config.supabaseDir, "/proj/supabase");
-  assert.equal(config.api.port, 54321);
+  assert.deepEqual(config.api, {
+    port: 54321,
+    schemas: ["public", "graphql_public"],
+    extra_search_path: ["public", "extensions"],
+    max_rows: 1000,
+  });
   assert.equal(config.db.port, 54322);
   assert.deepEqual(config.db.seed, { enabled: true, sql_paths: ["/proj/supabase/seed.sql"] });
   assert.deepEqual(config.functions.hook, {
@@ -376,7 +381,12 @@ Deno.test("parseProjectConfig: defaults, resolved paths and type errors", () => 
 Deno.test("loadProjectConfig: the project's supabase/config.toml", async () => {
   const config = await loadProjectConfig(join(ROOT, "supabase", "config.toml"));
   assert.equal(config.project_id, "supabase-plugin-bridge");
-  assert.equal(config.api.port, 54321);
+  assert.deepEqual(config.api, {
+    port: 54321,
+    schemas: ["public", "graphql_public"],
+    extra_search_path: ["public", "extensions"],
+    max_rows: 1000,
+  });
   assert.equal(config.db.port, 54322);
   assert.equal(config.db.major_version, 15);
   assert.deepEqual(config.db.seed.sql_paths, [join(ROOT, "supabase", "seed.sql")]);

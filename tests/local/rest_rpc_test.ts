@@ -4,8 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { join } from "node:path";
 import { createAuthHandler } from "../../local/gateway/auth.ts";
-import { createRestHandler } from "../../local/gateway/rest.ts";
+import { startGateway } from "../../local/gateway/server.ts";
+import { createRestHandler, type RestHandlerOptions } from "../../local/gateway/rest.ts";
 import { signJwt } from "../../local/jwt.ts";
 import { LOCAL_JWT_SECRET, localApiKeys } from "../../local/keys.ts";
 import { createTestDatabase, type TestDatabase } from "../_support/db.ts";
@@ -53,6 +55,10 @@ begin
     message = '{"code":"TEA01","message":"I am a teapot","details":"short and stout","hint":"tip me over"}',
     detail = '{"status":418,"headers":{"X-Teapot":"yes"}}';
 end $$;
+create function public.odd_status() returns void language plpgsql as $$
+begin
+  raise sqlstate 'PTABC' using message = 'PT and no number';
+end $$;
 create function public.created_with_header() returns integer language plpgsql as $$
 begin
   perform set_config('response.status', '201', true);
@@ -72,10 +78,28 @@ create function public.whoami() returns jsonb language sql stable as $$
     'claims_role', auth.jwt() ->> 'role', 'method', current_setting('request.method'),
     'path', current_setting('request.path'),
     'header', current_setting('request.headers')::json ->> 'x-test-header',
+    'cookie_header', current_setting('request.headers')::json ->> 'cookie',
+    'cookie', current_setting('request.cookies')::json ->> 'session',
     'search_path', current_setting('search_path'))
 $$;
 
 create function public.service_only() returns text language sql as $$ select 'secret' $$;
+create function public.timeouts() returns jsonb language sql stable as $$
+  select jsonb_build_object('statement', current_setting('statement_timeout'),
+    'lock', current_setting('lock_timeout'))
+$$;
+create function public.nap() returns void language sql as $$ select pg_sleep(1) $$;
+
+create table public.writes (n integer);
+grant select, insert on public.writes to anon, authenticated;
+create function public.write_row() returns integer language sql as $$
+  insert into public.writes values (1) returning n
+$$;
+-- Stable, yet it writes through a volatile function, which PostgreSQL allows.
+create function public.stable_writer() returns integer language plpgsql stable as $$
+begin
+  return public.write_row();
+end $$;
 
 create table public.notes (
   id bigint generated always as identity primary key,
@@ -115,7 +139,7 @@ interface Api {
   close(): Promise<void>;
 }
 
-async function startApi(): Promise<Api> {
+async function startApi(restOptions: Partial<RestHandlerOptions> = {}): Promise<Api> {
   const db = await createTestDatabase();
   try {
     await db.sql.unsafe(FIXTURES);
@@ -125,7 +149,7 @@ async function startApi(): Promise<Api> {
   }
   const apiKeys = await localApiKeys(LOCAL_JWT_SECRET);
   const options = { sql: db.sql, jwtSecret: LOCAL_JWT_SECRET, apiKeys, log: () => {} };
-  const rest = createRestHandler(options);
+  const rest = createRestHandler({ ...options, ...restOptions });
   const auth = createAuthHandler(options);
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const match = /^\/(rest|auth)\/v1(\/.*)?$/.exec(new URL(req.url).pathname);
@@ -157,8 +181,11 @@ async function startApi(): Promise<Api> {
   };
 }
 
-async function withApi(fn: (api: Api) => Promise<void>): Promise<void> {
-  const api = await startApi();
+async function withApi(
+  fn: (api: Api) => Promise<void>,
+  restOptions: Partial<RestHandlerOptions> = {},
+): Promise<void> {
+  const api = await startApi(restOptions);
   try {
     await fn(api);
   } finally {
@@ -293,6 +320,9 @@ Deno.test("rpc: database errors keep PostgREST's JSON and status codes", () =>
     });
 
     assert.equal((await supabase.rpc("pay_first")).status, 402);
+    // PT followed by something that is not a number is a server error, not a client one.
+    const odd = await supabase.rpc("odd_status");
+    assert.deepEqual([odd.status, odd.error?.code, odd.error?.message], [500, "PTABC", "PT and no number"]);
 
     const teapot = await api.request("/rest/v1/rpc/teapot", { method: "POST", body: "{}" });
     assert.equal(teapot.status, 418);
@@ -385,7 +415,7 @@ Deno.test("rpc: the request runs as the JWT's role with PostgREST's request sett
     assert.equal(asAnon.data.uid, null);
     assert.equal(asAnon.data.method, "POST");
     assert.equal(asAnon.data.path, "/rpc/whoami");
-    assert.equal(asAnon.data.search_path, '"public", "extensions"');
+    assert.equal(asAnon.data.search_path, '"public", "public", "extensions"');
 
     const asService = await api.client({ key: api.serviceRoleKey }).rpc("whoami");
     assert.equal(asService.data.current_user, "service_role");
@@ -400,10 +430,13 @@ Deno.test("rpc: the request runs as the JWT's role with PostgREST's request sett
 
     const withHeader = await api.request("/rest/v1/rpc/whoami", {
       method: "POST",
-      headers: { "x-test-header": "visible", "content-type": "application/json" },
+      headers: { "x-test-header": "visible", "content-type": "application/json", cookie: "session=abc" },
       body: "{}",
     });
-    assert.equal((await withHeader.json()).header, "visible");
+    const seen = await withHeader.json();
+    assert.equal(seen.header, "visible");
+    // Cookies go into request.cookies only, never into request.headers.
+    assert.deepEqual([seen.cookie, seen.cookie_header], ["abc", null]);
   }));
 
 Deno.test("rpc: execute privileges give 401 to anon and 403 to signed-in users", () =>
@@ -509,4 +542,128 @@ Deno.test("rpc: requests without a valid apikey are refused like Supabase's gate
       apikey: null,
     });
     assert.equal(await inQuery.json(), "hello");
+  }));
+
+Deno.test("rpc: POST runs stable and immutable functions in a read-only transaction, as PostgREST does", () =>
+  withApi(async (api) => {
+    const supabase = api.client();
+    const volatile = await supabase.rpc("write_row");
+    assert.deepEqual([volatile.status, volatile.data, volatile.error], [200, 1, null]);
+    const stable = await supabase.rpc("stable_writer");
+    assert.equal(stable.status, 405);
+    assert.equal(stable.error?.code, "25006");
+    assert.equal(stable.error?.message, "cannot execute INSERT in a read-only transaction");
+    const [{ count }] = await api.db.sql`select count(*)::int as count from public.writes`;
+    assert.equal(count, 1);
+  }));
+
+Deno.test("rpc: request.jwt.claims carries the role PostgREST switched to", () =>
+  withApi(async (api) => {
+    const sub = crypto.randomUUID();
+    // A token without a role claim runs as anon, and PostgREST adds that role to the claims.
+    const withoutRole = await signJwt({ sub, exp: now() + 600 }, LOCAL_JWT_SECRET);
+    const asAnon = await api.client({ accessToken: withoutRole }).rpc("whoami");
+    assert.equal(asAnon.error, null);
+    assert.deepEqual(
+      [asAnon.data.current_user, asAnon.data.role, asAnon.data.claims_role, asAnon.data.uid],
+      ["anon", "anon", "anon", sub],
+    );
+    // A role claim that is not a string is taken as its JSON text, which names no role: not anon.
+    const numericRole = await signJwt({ sub, role: 5, exp: now() + 600 }, LOCAL_JWT_SECRET);
+    const refused = await api.client({ accessToken: numericRole }).rpc("whoami");
+    assert.equal(refused.status, 401);
+    assert.equal(refused.error?.message, 'role "5" does not exist');
+  }));
+
+Deno.test("rpc: maxRows caps what a function returns, like PostgREST's db-max-rows", () =>
+  withApi(async (api) => {
+    const supabase = api.client();
+    const capped = await api.request("/rest/v1/rpc/series", { method: "POST", body: '{"n": 5}' });
+    assert.equal(capped.status, 200);
+    assert.equal(capped.headers.get("content-range"), "0-2/*");
+    assert.deepEqual(await capped.json(), [1, 2, 3]);
+    // With a count the total is the whole result, and the response is partial.
+    const counted = await supabase.rpc("series", { n: 5 }, { count: "exact" });
+    assert.deepEqual([counted.status, counted.data, counted.count], [206, [1, 2, 3], 5]);
+    const fits = await supabase.rpc("series", { n: 3 }, { count: "exact" });
+    assert.deepEqual([fits.status, fits.data, fits.count], [200, [1, 2, 3], 3]);
+    assert.equal((await supabase.rpc("add", { a: 1 })).data, 11);
+  }, { maxRows: 3 }));
+
+Deno.test("gateway: config.toml's [api] schemas, extra_search_path and max_rows reach the REST stand-in", async () => {
+  const db = await createTestDatabase();
+  const project = Deno.makeTempDirSync({ prefix: "api-config-" });
+  try {
+    await db.sql.unsafe(FIXTURES);
+    await db.sql.unsafe(`
+      create schema api_two;
+      grant usage on schema api_two to anon;
+      create function api_two.where_am_i() returns text language sql as $$ select current_setting('search_path') $$;
+      grant execute on function api_two.where_am_i() to anon;
+    `);
+    Deno.mkdirSync(join(project, "supabase", "functions"), { recursive: true });
+    Deno.writeTextFileSync(
+      join(project, "supabase", "config.toml"),
+      [
+        'project_id = "api-config"',
+        "[api]",
+        'schemas = ["public", "api_two"]',
+        'extra_search_path = ["extensions"]',
+        "max_rows = 2",
+      ].join("\n"),
+    );
+    const apiKeys = await localApiKeys(LOCAL_JWT_SECRET);
+    const gateway = await startGateway({
+      databaseUrl: db.url,
+      jwtSecret: LOCAL_JWT_SECRET,
+      apiKeys,
+      functionsDir: join(project, "supabase", "functions"),
+      configPath: join(project, "supabase", "config.toml"),
+      port: 0,
+    });
+    try {
+      const supabase = createClient(gateway.url, apiKeys.anonKey, { auth: { persistSession: false } });
+      assert.deepEqual((await supabase.rpc("series", { n: 5 })).data, [1, 2]);
+      const two = await supabase.schema("api_two").rpc("where_am_i");
+      assert.deepEqual([two.error, two.data], [null, '"api_two", "extensions"']);
+      const hidden = await supabase.schema("private").rpc("where_am_i");
+      assert.equal(hidden.status, 406);
+      assert.equal(hidden.error?.hint, "Only the following schemas are exposed: public, api_two");
+    } finally {
+      await gateway.close();
+    }
+  } finally {
+    await db.close();
+    Deno.removeSync(project, { recursive: true });
+  }
+});
+
+Deno.test("rpc: the API roles' timeouts apply to each request, as PostgREST applies role settings", () =>
+  withApi(async (api) => {
+    // Supabase's: anon 3 s, authenticated 8 s, and PostgREST's own session (authenticator) 8 s.
+    const asAnon = await api.client().rpc("timeouts");
+    assert.deepEqual(asAnon.data, { statement: "3s", lock: "8s" });
+    const asUser = await api.client({ accessToken: await userToken(crypto.randomUUID()) }).rpc("timeouts");
+    assert.deepEqual(asUser.data, { statement: "8s", lock: "8s" });
+    const asService = await api.client({ key: api.serviceRoleKey }).rpc("timeouts");
+    assert.deepEqual(asService.data, { statement: "8s", lock: "8s" });
+
+    // A statement that outlasts its role's timeout is cancelled.
+    const role = `impatient_${crypto.randomUUID().replaceAll("-", "")}`;
+    await api.db.sql.unsafe(`
+      create role ${role} nologin;
+      grant ${role} to authenticator;
+      alter role ${role} set statement_timeout = '50ms';
+      grant usage on schema public to ${role};
+      grant execute on function public.nap() to ${role};
+    `);
+    try {
+      const token = await userToken(crypto.randomUUID(), { role });
+      const napped = await api.client({ accessToken: token }).rpc("nap");
+      assert.equal(napped.status, 500);
+      assert.equal(napped.error?.code, "57014");
+      assert.equal(napped.error?.message, "canceling statement due to statement timeout");
+    } finally {
+      await api.db.sql.unsafe(`drop owned by ${role}; drop role ${role}`);
+    }
   }));
