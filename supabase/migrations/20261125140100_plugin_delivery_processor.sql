@@ -193,9 +193,11 @@ begin
       (delivery_id, attempt, status_code, error, timed_out, duration_ms, response_excerpt)
     -- pg_net records no reply time: `created` is the start of the worker round that took the request
     -- (it inserts a round's responses in that round's transaction). So duration_ms is how long the
-    -- request waited for pg_net, and delivered_at is when pg_net took it.
+    -- request waited for pg_net, and delivered_at is when pg_net took it. A wait longer than an int of
+    -- milliseconds (24.8 days: pg_net's worker was down and the lease kept being extended) is recorded
+    -- as that int's maximum: a failed cast here would stop every run until pg_net's ttl dropped the response.
     select o.id, o.attempts, o.status_code, o.error, o.timed_out,
-      greatest(0, round(extract(epoch from o.created - o.sent_at) * 1000))::int,
+      least(greatest(0, round(extract(epoch from o.created - o.sent_at) * 1000)), 2147483647)::int,
       left(o.content, 500)
     from outcome o
   ),

@@ -2,7 +2,7 @@
 -- request or its response) counts as a failed attempt and is retried; one still waiting in pg_net's
 -- queue only gets a longer lease.
 begin;
-select plan(14);
+select plan(17);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -71,6 +71,28 @@ delete from net.http_request_queue;
 update int.plugin_deliveries set lease_expires_at = now() - interval '1 second' where status = 'in_flight';
 select is(public.rpc_process_plugin_deliveries(100) ->> 'dead', '1',
   'a lease that expires on the last attempt makes the delivery dead');
+
+-- pg_net's worker was down for a month: the request waited in its queue all along (every run extended
+-- the lease) and is answered when the worker is back. The wait is longer than an int of milliseconds
+-- holds; the run must still settle it (and every other delivery) rather than fail on the attempt's
+-- duration.
+insert into public.work_orders (tenant_id, title) values ('aaaaaaaa-aaaa-4000-8000-000000000000', 'Long wait');
+select is(public.rpc_process_plugin_deliveries(100) ->> 'sent', '1', 'the delivery is sent');
+update int.plugin_deliveries set updated_at = now() - interval '30 days' where status = 'in_flight';
+select pg_temp.answer_in_flight(200);
+select is(
+  public.rpc_process_plugin_deliveries(100) ->> 'delivered', '1',
+  'a delivery answered after a month in pg_net''s queue is delivered'
+);
+select is(
+  (select a.duration_ms from int.plugin_delivery_attempts a
+   join int.plugin_deliveries d on d.id = a.delivery_id
+   join audit.entity_changes c on c.id = d.audit_id
+   join public.work_orders w on w.id::text = c.record_id::text
+   where w.title = 'Long wait'),
+  2147483647,
+  'its attempt records the longest duration an int holds'
+);
 
 select * from finish();
 rollback;
