@@ -2,7 +2,8 @@
  * Two processors at once (pg_cron overlapping an on-demand run, or two schedulers) never send one
  * delivery twice, nor write a queued delivery twice: both the claims and the writing of queued
  * deliveries (int.plugin_delivery_batches) use `for update skip locked`. A processor that meets an
- * uninstall in progress waits for it instead of failing its run.
+ * uninstall in progress waits for it instead of failing its run, and neither an uninstall nor a
+ * subscription delete deadlocks with a run that settles their deliveries.
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
@@ -289,6 +290,68 @@ Deno.test("a processor settling a subscription's deliveries and a delete of that
       [{ status: "delivered", subscription_id: null }, { status: "in_flight", subscription_id: null }],
       "the sent delivery is settled and the queued one written and sent, both without the deleted subscription",
     );
+  } finally {
+    await receiver.close();
+    await stack.close();
+  }
+});
+
+Deno.test("a processor settling an installation's deliveries and an uninstall of it do not deadlock", async () => {
+  const stack = await startTestStack({ netWorker: false });
+  const receiver = await startReceiver(SECRET);
+  try {
+    const { sql } = stack;
+    const installation = await installReceiver(sql, receiver);
+    const [{ id: subscriptionId }] = await sql`
+      select id from int.plugin_subscriptions where installation_id = ${installation.installationId}`;
+    // One delivery sent, with its 2xx response in, and one change queued after it.
+    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Sent')`;
+    assert.equal((await processOnOwnConnection(sql, 100)).sent, 1);
+    await sql`
+      insert into net._http_response (id, status_code, content)
+      select net_request_id, 200, 'ok' from int.plugin_deliveries where status = 'in_flight'`;
+    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Queued')`;
+
+    // Someone holds the subscription, so the uninstall stops after it has taken the installation,
+    // before it reaches the installation's deliveries.
+    const holder = heldTransaction(
+      sql,
+      (tx) => tx`select 1 from int.plugin_subscriptions where id = ${subscriptionId} for update`,
+    );
+    await holder.result;
+    const uninstall = await onOwnConnection(
+      sql,
+      (c) => c`delete from int.plugin_installations where id = ${installation.installationId}`,
+    );
+    let processor: Awaited<ReturnType<typeof onOwnConnection>>;
+    try {
+      await waitFor(
+        "the uninstall to wait for the subscription",
+        () => blockedOnLock(sql, uninstall.pid),
+        5_000,
+        10,
+      );
+      processor = await onOwnConnection(sql, (c) => c`select public.rpc_process_plugin_deliveries(100)`);
+      await waitFor(
+        "the processor to wait for the uninstall",
+        () => blockedOnLock(sql, processor.pid),
+        5_000,
+        10,
+      );
+    } finally {
+      holder.release();
+      await holder.done;
+    }
+
+    assert.deepEqual(
+      [await uninstall.outcome, await processor!.outcome],
+      [{ ok: true }, { ok: true }],
+      "both succeed: neither is aborted as a deadlock",
+    );
+    const [left] = await sql`
+      select (select count(*)::int from int.plugin_delivery_batches) as batches,
+        (select count(*)::int from int.plugin_deliveries) as deliveries`;
+    assert.deepEqual(left, { batches: 0, deliveries: 0 }, "the uninstall took the installation's deliveries");
   } finally {
     await receiver.close();
     await stack.close();

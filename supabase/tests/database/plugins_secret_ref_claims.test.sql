@@ -3,7 +3,7 @@
 -- (and could replay them to the first tenant's receiver). The tenant itself can use it again; deleting
 -- the tenant releases it. Refused calls write nothing.
 begin;
-select plan(9);
+select plan(11);
 
 set local client_min_messages = error;
 insert into auth.users (id, email) values
@@ -68,6 +68,19 @@ select lives_ok($$select public.rpc_update_plugin_installation(id, p_secret_ref 
   'once its tenant is deleted, the key is free');
 reset role;
 select is((select secret_ref from int.plugin_installations), 'crm_sync_hmac_b', 'and the installation now signs with it');
+
+-- An installation moved to another tenant (by an operator: no RPC moves one) takes no key along.
+insert into public.tenants (id, name) values ('00000000-0000-4000-8000-0000000000c0', 'Tenant C');
+select throws_ok(
+  $$update int.plugin_installations set tenant_id = '00000000-0000-4000-8000-0000000000c0'$$,
+  '22023', 'secret_ref ''crm_sync_hmac_b'' is used by another tenant',
+  'moving an installation to another tenant with its key is refused');
+update int.plugin_installations set tenant_id = '00000000-0000-4000-8000-0000000000c0', secret_ref = 'crm_sync_hmac_c';
+select is(
+  (select pg_catalog.array_agg(c.secret_ref || ' ' || t.name order by c.secret_ref)
+   from int.plugin_secret_claims c join public.tenants t on t.id = c.tenant_id),
+  array['crm_sync_hmac_a Tenant A', 'crm_sync_hmac_b Tenant A', 'crm_sync_hmac_c Tenant C'],
+  'moved with a key of its own, the new tenant claims that key and the old one keeps its keys');
 
 select * from finish();
 rollback;
