@@ -45,11 +45,12 @@ language sql
 immutable
 set search_path = ''
 as $$
+  -- Trimmed of spaces, tabs and line breaks, as handleNewUser trims the names it sends the backend.
   select pg_catalog.left(coalesce(
     nullif(pg_catalog.btrim(case when pg_catalog.jsonb_typeof(p_metadata -> p_key) = 'string'
-      then p_metadata ->> p_key end), ''),
+      then p_metadata ->> p_key end, E' \t\r\n'), ''),
     nullif(pg_catalog.btrim(case when pg_catalog.jsonb_typeof(p_metadata -> p_fallback_key) = 'string'
-      then p_metadata ->> p_fallback_key end), '')),
+      then p_metadata ->> p_fallback_key end, E' \t\r\n'), '')),
     200)
 $$;
 

@@ -417,6 +417,15 @@ Deno.test("backendUser takes only non-blank string names from metadata, as the p
   );
 });
 
+Deno.test("backendUser trims names as the profile does: spaces, tabs and line breaks, nothing else", () => {
+  const user = backendUser("00000000-0000-4000-8000-0000000000e7", null, {
+    first_name: "\tGrace\r\n",
+    last_name: " \t\n",
+    family_name: "\u00a0Hopper",
+  });
+  assert.deepEqual([user.first_name, user.last_name], ["Grace", "\u00a0Hopper"]);
+});
+
 Deno.test("backendUser cuts long names at 200 characters, as the profile does, never inside one", () => {
   // 199 letters, then an emoji (two UTF-16 code units), then more: the 200th character is the emoji.
   const long = `${"a".repeat(199)}😀${"b".repeat(50)}`;

@@ -97,13 +97,13 @@ function metadataName(
   key: string,
   fallbackKey: string,
 ): string | undefined {
-  // As private.metadata_name in SQL: the first of the two that is a non-blank string, at most 200
+  // As private.metadata_name in SQL, which names the profile and the Sendry contact: the first of the
+  // two that is a string not blank once trimmed of spaces, tabs and line breaks, at most 200
   // characters. Counted in code points like SQL's left(): slicing UTF-16 units could split an emoji
   // and send the backend a lone surrogate.
   for (const value of [metadata?.[key], metadata?.[fallbackKey]]) {
-    if (typeof value === "string" && value.trim() !== "") {
-      return Array.from(value.trim()).slice(0, 200).join("");
-    }
+    const name = typeof value === "string" ? value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "") : "";
+    if (name !== "") return Array.from(name).slice(0, 200).join("");
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 -- public.profiles: created at signup with names from metadata, readable only by their user.
 begin;
-select plan(11);
+select plan(12);
 set local client_min_messages = error;
 
 select has_table('public', 'profiles', 'public.profiles exists');
@@ -33,6 +33,18 @@ select is(
   (select row(first_name, last_name)::text from public.profiles where id = '00000000-0000-4000-8000-0000000000e5'),
   row('Eve', null::text)::text,
   'names that are not strings or are blank are skipped (a string fallback is used)'
+);
+
+-- Tabs and line breaks are trimmed like spaces (handleNewUser sends the backend the same names).
+set local role supabase_auth_admin;
+insert into auth.users (id, email, raw_user_meta_data)
+values ('00000000-0000-4000-8000-0000000000f6', 'tab@example.com',
+  jsonb_build_object('first_name', E'\tGrace\r\n', 'last_name', E' \t\n', 'family_name', E'\u00a0Hopper'));
+reset role;
+select is(
+  (select row(first_name, last_name)::text from public.profiles where id = '00000000-0000-4000-8000-0000000000f6'),
+  row('Grace', E'\u00a0Hopper')::text,
+  'tabs and line breaks around a name are trimmed; other characters stay'
 );
 
 set local role authenticated;
