@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
 import { TOOLS_DIR } from "./paths.ts";
 import { describeStack, startStack } from "./stack.ts";
-import { cleanUpOnInterrupt } from "./interrupt.ts";
+import { cleanUpOnInterrupt, STOP_SIGNALS } from "./interrupt.ts";
 import { createMigratedDatabase, createScratchCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
 import { runAllTests } from "./test_runner.ts";
 import { runBenchmarks } from "./bench_runner.ts";
@@ -89,14 +89,13 @@ function listenForStop(): { readonly requested: boolean; wait: Promise<void>; di
     requested = true;
     resolve();
   };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   return {
     get requested() {
       return requested;
     },
     wait: promise,
-    dispose: () => signals.forEach((signal) => Deno.removeSignalListener(signal, onSignal)),
+    dispose: () => STOP_SIGNALS.forEach((signal) => Deno.removeSignalListener(signal, onSignal)),
   };
 }
 

@@ -15,7 +15,8 @@ export interface InterruptGuard {
   dispose(): void;
 }
 
-const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/** The signals that end a command: Ctrl-C, a kill, a closed terminal. */
+export const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
  * On SIGINT, SIGTERM or SIGHUP: terminates this process's descendants, awaits `cleanup` and exits
@@ -26,7 +27,7 @@ export function cleanUpOnInterrupt(
   log: (line: string) => void = (line) => console.error(line),
 ): InterruptGuard {
   let signal: Deno.Signal | undefined;
-  const listeners = SIGNALS.map((name) => {
+  const listeners = STOP_SIGNALS.map((name) => {
     const listener = async () => {
       if (signal) return; // A second Ctrl-C while cleaning up changes nothing.
       signal = name;

@@ -458,7 +458,7 @@ end
 $$;
 
 comment on function public.rpc_process_plugin_deliveries(int) is
-  'Service role only (pg_cron runs it): reconciles in-flight plugin deliveries with pg_net responses, fails expired leases, writes up to p_limit newly queued deliveries, then claims up to p_limit due deliveries (for update skip locked), signs them and queues them with net.http_post. Returns counts: reconciled, delivered, retried, dead, expired_leases, extended_leases, queued, sent, not_sent.';
+  'Service role only (pg_cron runs it): writes up to p_limit newly queued deliveries, reconciles in-flight plugin deliveries with pg_net responses, fails expired leases, then claims up to p_limit due deliveries (for update skip locked), signs them and queues them with net.http_post. Returns counts: reconciled, delivered, retried, dead, expired_leases, extended_leases, queued, sent, not_sent.';
 
 revoke all on function public.rpc_process_plugin_deliveries(int) from public, anon, authenticated;
 grant execute on function public.rpc_process_plugin_deliveries(int) to service_role;

@@ -206,7 +206,6 @@ export async function installReceiver(
     const [{ id: tenantId }] = await tx`
       insert into public.tenants (name) values (${`Delivery test tenant ${n}`}) returning id`;
     await tx`select vault.create_secret(${receiver.secret}, ${secretRef})`;
-    await tx`select set_config('plugins.allow_private_webhook_urls', 'on', true)`;
     await tx`select set_config('request.jwt.claims', '{"role": "service_role"}', true)`;
     await tx`set local role service_role`;
     await tx`select public.rpc_register_plugin(${pluginKey}, 'Delivery test', 'deno tests', true, true)`;

@@ -182,22 +182,20 @@ Deno.test("a processor that meets an uninstall in progress waits for it, then dr
       sql,
       (tx) => tx`select public.rpc_uninstall_plugin(${installation.installationId})`,
     );
+    const connection = await sql.reserve();
     let processing: Promise<ProcessCounts>;
     try {
       await uninstall.result;
-      let processed = false;
-      processing = processOnOwnConnection(sql, 100).then((counts) => {
-        processed = true;
-        return counts;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(processed, false, "the processor waits for the uninstall to end");
+      const [{ pid }] = await connection<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      processing = connection<{ counts: ProcessCounts }[]>`
+        select public.rpc_process_plugin_deliveries(100) as counts`.then(([{ counts }]) => counts);
+      await waitFor("the processor to wait for the uninstall to end", () => blockedOnLock(sql, pid), 5_000);
     } finally {
       uninstall.release();
       await uninstall.done;
     }
 
-    const counts = await processing;
+    const counts = await processing.finally(() => connection.release());
     assert.deepEqual(
       [counts.queued, counts.sent],
       [0, 0],
