@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
 import { startTestStack } from "../_support/stack.ts";
-import { installReceiver, type ProcessCounts, processUntil, startReceiver, waitFor } from "./_receiver.ts";
+import {
+  installReceiver,
+  type ProcessCounts,
+  processUntil,
+  type Receiver,
+  startReceiver,
+  waitFor,
+} from "./_receiver.ts";
 
 const SECRET = "whsec-concurrency-0123456789";
 
@@ -227,22 +234,30 @@ async function onOwnConnection(sql: postgres.Sql, query: (connection: postgres.S
   return { pid, outcome, ended: () => ended };
 }
 
+/**
+ * An installation with one delivery sent and answered 2xx (the net worker is off: the response is
+ * written here) and one change queued after it, so that the next run settles the first and writes the
+ * second.
+ */
+async function oneToSettleOneQueued(sql: postgres.Sql, receiver: Receiver) {
+  const installation = await installReceiver(sql, receiver);
+  const [{ id: subscriptionId }] = await sql<{ id: string }[]>`
+    select id from int.plugin_subscriptions where installation_id = ${installation.installationId}`;
+  await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Sent')`;
+  assert.equal((await processOnOwnConnection(sql, 100)).sent, 1);
+  await sql`
+    insert into net._http_response (id, status_code, content)
+    select net_request_id, 200, 'ok' from int.plugin_deliveries where status = 'in_flight'`;
+  await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Queued')`;
+  return { installation, subscriptionId };
+}
+
 Deno.test("a processor settling a subscription's deliveries and a delete of that subscription do not deadlock", async () => {
   const stack = await startTestStack({ netWorker: false });
   const receiver = await startReceiver(SECRET);
   try {
     const { sql } = stack;
-    const installation = await installReceiver(sql, receiver);
-    const [{ id: subscriptionId }] = await sql`
-      select id from int.plugin_subscriptions where installation_id = ${installation.installationId}`;
-    // One delivery sent, with its 2xx response in (the net worker is off: the test writes it), and one
-    // change queued after it. The next run settles the first and writes the second.
-    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Sent')`;
-    assert.equal((await processOnOwnConnection(sql, 100)).sent, 1);
-    await sql`
-      insert into net._http_response (id, status_code, content)
-      select net_request_id, 200, 'ok' from int.plugin_deliveries where status = 'in_flight'`;
-    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Queued')`;
+    const { installation, subscriptionId } = await oneToSettleOneQueued(sql, receiver);
 
     // Someone holds the installation row, so the run stops where it takes its locks on the
     // installation and subscription of the queued change.
@@ -299,16 +314,7 @@ Deno.test("a processor settling an installation's deliveries and an uninstall of
   const receiver = await startReceiver(SECRET);
   try {
     const { sql } = stack;
-    const installation = await installReceiver(sql, receiver);
-    const [{ id: subscriptionId }] = await sql`
-      select id from int.plugin_subscriptions where installation_id = ${installation.installationId}`;
-    // One delivery sent, with its 2xx response in, and one change queued after it.
-    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Sent')`;
-    assert.equal((await processOnOwnConnection(sql, 100)).sent, 1);
-    await sql`
-      insert into net._http_response (id, status_code, content)
-      select net_request_id, 200, 'ok' from int.plugin_deliveries where status = 'in_flight'`;
-    await sql`insert into public.work_orders (tenant_id, title) values (${installation.tenantId}, 'Queued')`;
+    const { installation, subscriptionId } = await oneToSettleOneQueued(sql, receiver);
 
     // Someone holds the subscription, so the uninstall stops after it has taken the installation,
     // before it reaches the installation's deliveries.

@@ -33,14 +33,20 @@ function demote(tx: postgres.TransactionSql, tenantId: string, actor: string, ta
   return setRole(tx, tenantId, actor, target, "tenant.member");
 }
 
+/** A tenant whose admins are ADMIN_A and ADMIN_B; returns its id. */
+async function tenantWithTwoAdmins(sql: postgres.Sql): Promise<string> {
+  await sql`insert into auth.users (id, email) values (${ADMIN_A}, 'a@example.com'), (${ADMIN_B}, 'b@example.com')`;
+  const [{ tenantId }] = await sql<{ tenantId: string }[]>`
+    select public.rpc_create_tenant('Two admins', ${ADMIN_A}::uuid)::text as "tenantId"`;
+  await sql`select public.rpc_add_tenant_member(${tenantId}::uuid, ${ADMIN_B}::uuid, 'tenant.admin')`;
+  return tenantId;
+}
+
 Deno.test("two admins demoting each other at once leave the tenant with one admin", async () => {
   const db = await createTestDatabase();
   try {
     const { sql } = db;
-    await sql`insert into auth.users (id, email) values (${ADMIN_A}, 'a@example.com'), (${ADMIN_B}, 'b@example.com')`;
-    const [{ tenantId }] = await sql<{ tenantId: string }[]>`
-      select public.rpc_create_tenant('Two admins', ${ADMIN_A}::uuid)::text as "tenantId"`;
-    await sql`select public.rpc_add_tenant_member(${tenantId}::uuid, ${ADMIN_B}::uuid, 'tenant.admin')`;
+    const tenantId = await tenantWithTwoAdmins(sql);
 
     // A demotes B and has not committed yet.
     const first = heldTransaction(sql, (tx) => demote(tx, tenantId, ADMIN_A, ADMIN_B));
@@ -77,10 +83,7 @@ Deno.test("an admin demoted while their own change waits for its turn cannot com
   const db = await createTestDatabase();
   try {
     const { sql } = db;
-    await sql`insert into auth.users (id, email) values (${ADMIN_A}, 'a@example.com'), (${ADMIN_B}, 'b@example.com')`;
-    const [{ tenantId }] = await sql<{ tenantId: string }[]>`
-      select public.rpc_create_tenant('Two admins', ${ADMIN_A}::uuid)::text as "tenantId"`;
-    await sql`select public.rpc_add_tenant_member(${tenantId}::uuid, ${ADMIN_B}::uuid, 'tenant.admin')`;
+    const tenantId = await tenantWithTwoAdmins(sql);
 
     // A demotes B and has not committed yet.
     const first = heldTransaction(sql, (tx) => demote(tx, tenantId, ADMIN_A, ADMIN_B));
