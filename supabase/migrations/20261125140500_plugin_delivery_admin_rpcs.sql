@@ -20,6 +20,11 @@ stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_batch record;
+  v_batch_ids bigint[] := '{}';
+  v_found int := 0;
+  v_last_created_at timestamptz;
 begin
   if p_tenant_id is null then
     raise exception using errcode = '22023', message = 'p_tenant_id is required';
@@ -43,6 +48,37 @@ begin
       message = format('installation %s is not an installation of tenant %s', p_installation_id, p_tenant_id);
   end if;
 
+  -- Only the newest batches can hold the newest p_limit queued deliveries: walk the tenant's batches
+  -- from the newest until they hold p_limit (a batch's deliveries all have its created_at, so batches
+  -- as new as the last one taken come along), instead of working out a whole backlog on every call.
+  if p_status is null or p_status = 'pending' then
+    for v_batch in
+      select b.id, b.created_at
+      from int.plugin_delivery_batches b
+      where exists (
+        select 1 from int.plugin_subscription_versions v
+        where v.id = any (b.subscription_version_ids)
+          and v.tenant_id = p_tenant_id
+          and (p_installation_id is null or v.installation_id = p_installation_id)
+      )
+      order by b.created_at desc
+    loop
+      exit when v_found >= p_limit and v_batch.created_at < v_last_created_at;
+      v_batch_ids := v_batch_ids || v_batch.id;
+      v_last_created_at := v_batch.created_at;
+      v_found := v_found + (
+        select pg_catalog.count(*)::int
+        from (
+          select 1 from int.plugin_queued_deliveries q
+          where q.batch_id = v_batch.id
+            and q.tenant_id = p_tenant_id
+            and (p_installation_id is null or q.installation_id = p_installation_id)
+          limit p_limit
+        ) as listed
+      );
+    end loop;
+  end if;
+
   return query
   with queued as (
     -- Deliveries of committed changes that the processor has not written as rows yet (pending, due):
@@ -50,9 +86,9 @@ begin
     select q.id, q.tenant_id, q.installation_id, q.subscription_id, q.audit_id, q.event_type,
       q.include_payload, q.created_at
     from int.plugin_queued_deliveries q
-    where q.tenant_id = p_tenant_id
+    where q.batch_id = any (v_batch_ids)
+      and q.tenant_id = p_tenant_id
       and (p_installation_id is null or q.installation_id = p_installation_id)
-      and (p_status is null or p_status = 'pending')
     order by q.created_at desc, q.id
     limit p_limit
   )
