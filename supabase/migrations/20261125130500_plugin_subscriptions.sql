@@ -149,12 +149,17 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  new.is_live := new.is_active and exists (
-    select 1
+  -- `for share`: an installation or plugin switched on or off by a transaction still open is waited
+  -- for (and read as it committed), and one switched later waits for this subscription to commit, so
+  -- that its follow-up below sees it. Without the lock, a subscription written meanwhile kept the
+  -- state from before the switch: silent after a reactivation, or queueing while off.
+  new.is_live := new.is_active and coalesce((
+    select i.is_active and p.is_active
     from int.plugin_installations i
     join int.plugins p on p.key = i.plugin_key
-    where i.id = new.installation_id and i.is_active and p.is_active
-  );
+    where i.id = new.installation_id
+    for share of i, p
+  ), false);
   return new;
 end
 $$;

@@ -148,3 +148,70 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a subscription created while its installation is switched on or off in another transaction follows the installation's final state",
+  ...localOnly,
+  fn: async () => {
+    const db = await createTestDatabase();
+    const { sql } = db;
+    try {
+      const [{ installation_id }] = await sql<{ installation_id: string }[]>`
+        with t as (insert into public.tenants (name) values ('Live race') returning id),
+        s as (select vault.create_secret('live-race-signing-key', 'live_race_key')),
+        p as (select public.rpc_register_plugin('live_race', 'Live race'))
+        select public.rpc_install_plugin(t.id, 'live_race', '{"webhook_url": "https://hooks.example.com/race"}',
+          'live_race_key') as installation_id
+        from t, s, p`;
+      const liveAndActive = async () => {
+        const [row] = await sql<{ is_live: boolean; is_active: boolean }[]>`
+          select s.is_live, i.is_active from int.plugin_subscriptions s
+          join int.plugin_installations i on i.id = s.installation_id where i.id = ${installation_id}`;
+        return row;
+      };
+      for (const [from, to] of [[false, true], [true, false]]) {
+        await sql`delete from int.plugin_subscriptions where installation_id = ${installation_id}`;
+        await sql`update int.plugin_installations set is_active = ${from} where id = ${installation_id}`;
+        // The subscription is written (is_live worked out from the installation as it is now) and its
+        // transaction stays open while another one switches the installation.
+        const held = heldTransaction(
+          sql,
+          (tx) =>
+            tx`insert into int.plugin_subscriptions (installation_id, tenant_id, table_schema, table_name, operations)
+            select id, tenant_id, 'public', 'work_orders', '{INSERT}' from int.plugin_installations
+            where id = ${installation_id}`,
+        );
+        await held.result;
+        const connection = await sql.reserve();
+        try {
+          const [{ pid }] = await connection<{ pid: number }[]>`select pg_backend_pid() as pid`;
+          let ended = false;
+          const switched = connection`
+            update int.plugin_installations set is_active = ${to} where id = ${installation_id}`
+            .finally(() => ended = true);
+          // The switch either waits for the subscription's transaction or ends first: both are fine,
+          // as long as the subscription then says what the installation says.
+          await waitFor(
+            "the switch to wait or end",
+            async () => ended || await blockedOnLock(sql, pid),
+            5_000,
+            10,
+          );
+          held.release();
+          await held.done;
+          await switched;
+        } finally {
+          connection.release();
+        }
+        assert.deepEqual(
+          { ...(await liveAndActive()) },
+          { is_live: to, is_active: to },
+          `installation switched from ${from} to ${to}: the subscription is live exactly when it is active`,
+        );
+      }
+    } finally {
+      await db.close();
+    }
+  },
+});
