@@ -96,6 +96,28 @@ Deno.test("plugin-receiver verifies the database's signatures, acknowledges and 
   assert.deepEqual(handled, [payload]);
 });
 
+Deno.test("plugin-receiver logs one line per delivery, and a second one only for its callback", async () => {
+  const needsCallback = delivery();
+  const { background, post, logs } = harness((d) =>
+    Promise.resolve(
+      d.id === needsCallback.id ? { action: "work_order.set_external_ref", status: 200 } : { action: null },
+    )
+  );
+  const plain = delivery();
+  for (const payload of [plain, needsCallback]) {
+    const { body, headers } = await signedByDatabase(payload);
+    assert.equal((await post(body, headers)).status, 200);
+  }
+  await background.idle();
+  const lines = logs.map((l) => JSON.parse(l));
+  // In any order: the work may end before its request's line is written.
+  assert.deepEqual(
+    lines.map((l) => `${l.delivery_id} ${l.event ?? "request"}`).sort(),
+    [`${plain.id} request`, `${needsCallback.id} request`, `${needsCallback.id} delivery_processed`].sort(),
+    "the request line names the delivery; only the callback adds a line",
+  );
+});
+
 Deno.test("plugin-receiver accepts a webhook_url with a trailing slash", async () => {
   const { app, handled, background } = harness();
   const payload = delivery();

@@ -96,6 +96,9 @@ export function createApp(deps: PluginReceiverDeps) {
     const started = performance.now();
     try {
       const result = await deps.handleDelivery(delivery);
+      // A delivery that needed no callback is in its request's log line already (delivery_id,
+      // event_type); a second line per delivery would double the log volume for nothing.
+      if (result.action === null) return;
       log(JSON.stringify({
         level: "info",
         fn: FUNCTION_NAME,
