@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
+import { heldTransaction, waitUntilBlocked } from "../_support/held_transaction.ts";
 import { startTestStack } from "../_support/stack.ts";
 import {
   installReceiver,
@@ -196,7 +196,7 @@ Deno.test("a processor that meets an uninstall in progress waits for it, then dr
       const [{ pid }] = await connection<{ pid: number }[]>`select pg_backend_pid() as pid`;
       processing = connection<{ counts: ProcessCounts }[]>`
         select public.rpc_process_plugin_deliveries(100) as counts`.then(([{ counts }]) => counts);
-      await waitFor("the processor to wait for the uninstall to end", () => blockedOnLock(sql, pid), 5_000);
+      await waitUntilBlocked(sql, pid, "the processor to wait for the uninstall to end");
     } finally {
       uninstall.release();
       await uninstall.done;
@@ -272,20 +272,10 @@ Deno.test("a processor settling a subscription's deliveries and a delete of that
       (c) => c`delete from int.plugin_subscriptions where id = ${subscriptionId}`,
     );
     try {
-      await waitFor(
-        "the processor to wait for the installation",
-        () => blockedOnLock(sql, processor.pid),
-        5_000,
-        10,
-      );
+      await waitUntilBlocked(sql, processor.pid, "the processor to wait for the installation");
       // The delete sets the subscription's deliveries' subscription_id to null: it may wait for the
       // processor, or end at once.
-      await waitFor(
-        "the delete to wait or end",
-        async () => deletion.ended() || await blockedOnLock(sql, deletion.pid),
-        5_000,
-        10,
-      );
+      await waitUntilBlocked(sql, deletion.pid, "the delete to wait or end", { orEnded: deletion.ended });
     } finally {
       holder.release();
       await holder.done;
@@ -329,19 +319,9 @@ Deno.test("a processor settling an installation's deliveries and an uninstall of
     );
     let processor: Awaited<ReturnType<typeof onOwnConnection>>;
     try {
-      await waitFor(
-        "the uninstall to wait for the subscription",
-        () => blockedOnLock(sql, uninstall.pid),
-        5_000,
-        10,
-      );
+      await waitUntilBlocked(sql, uninstall.pid, "the uninstall to wait for the subscription");
       processor = await onOwnConnection(sql, (c) => c`select public.rpc_process_plugin_deliveries(100)`);
-      await waitFor(
-        "the processor to wait for the uninstall",
-        () => blockedOnLock(sql, processor.pid),
-        5_000,
-        10,
-      );
+      await waitUntilBlocked(sql, processor.pid, "the processor to wait for the uninstall");
     } finally {
       holder.release();
       await holder.done;

@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { signStandardWebhook } from "../../supabase/functions/_shared/webhook_signature.ts";
 import { createTestDatabase } from "../_support/db.ts";
-import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
+import { heldTransaction, waitUntilBlocked } from "../_support/held_transaction.ts";
 import { standInOnly } from "../_support/stack.ts";
-import { waitFor } from "../_support/wait.ts";
 
 const TENANT_A = "aaaaaaaa-aaaa-4000-8000-000000000000";
 const TENANT_B = "bbbbbbbb-bbbb-4000-8000-000000000000";
@@ -49,11 +48,10 @@ async function writeDuringMove<T>(
     let settled = false;
     const written = write(connection).finally(() => settled = true);
     written.catch(() => {});
-    await waitFor(
-      "the comment to be written or to wait for the move",
-      async () => settled || await blockedOnLock(sql, pid),
-      10_000,
-    );
+    await waitUntilBlocked(sql, pid, "the comment to be written or to wait for the move", {
+      orEnded: () => settled,
+      timeoutMs: 10_000,
+    });
     move.release();
     await move.done;
     return await written;

@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createTestDatabase } from "../_support/db.ts";
-import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
-import { waitFor } from "../_support/wait.ts";
+import { heldTransaction, waitUntilBlocked } from "../_support/held_transaction.ts";
 import { isRemote } from "../_support/stack.ts";
 
 /** Tests of the database alone: they need the local template (LOCAL_PG_*). */
@@ -133,7 +132,7 @@ Deno.test({
         const [{ pid }] = await connection`select pg_backend_pid() as pid`;
         const expanding = connection`select private.expand_plugin_delivery_batches(100) as written`
           .then((rows) => ({ written: rows[0].written as number }), (e: Error) => ({ error: e.message }));
-        await waitFor("the processor to wait for the deletion", () => blockedOnLock(sql, pid), 5_000, 10);
+        await waitUntilBlocked(sql, pid, "the processor to wait for the deletion");
         deletion.release();
         await deletion.done;
         const outcome = await expanding;
@@ -192,12 +191,7 @@ Deno.test({
             .finally(() => ended = true);
           // The switch either waits for the subscription's transaction or ends first: both are fine,
           // as long as the subscription then says what the installation says.
-          await waitFor(
-            "the switch to wait or end",
-            async () => ended || await blockedOnLock(sql, pid),
-            5_000,
-            10,
-          );
+          await waitUntilBlocked(sql, pid, "the switch to wait or end", { orEnded: () => ended });
           held.release();
           await held.done;
           await switched;

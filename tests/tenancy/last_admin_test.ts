@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { createTestDatabase } from "../_support/db.ts";
-import { blockedOnLock, heldTransaction } from "../_support/held_transaction.ts";
-import { waitFor } from "../_support/wait.ts";
+import { heldTransaction, waitUntilBlocked } from "../_support/held_transaction.ts";
 
 const ADMIN_A = "00000000-0000-4000-8000-00000000aa01";
 const ADMIN_B = "00000000-0000-4000-8000-00000000bb02";
@@ -42,27 +41,46 @@ async function tenantWithTwoAdmins(sql: postgres.Sql): Promise<string> {
   return tenantId;
 }
 
+/**
+ * A demotes B and stays uncommitted while B's own `change` starts and waits for its turn (the tenant
+ * lock); then A commits. Returns B's change, which settles afterwards (wrapped: an async function
+ * returning it would wait for it).
+ */
+async function whileADemotesB(
+  sql: postgres.Sql,
+  tenantId: string,
+  change: (tx: postgres.TransactionSql) => Promise<unknown>,
+): Promise<{ change: Promise<unknown> }> {
+  const first = heldTransaction(sql, (tx) => demote(tx, tenantId, ADMIN_A, ADMIN_B));
+  try {
+    await first.result;
+    const { promise: pid, resolve: gotPid } = Promise.withResolvers<number>();
+    const second = sql.begin(async (tx) => {
+      const [{ pid }] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      gotPid(pid);
+      return await change(tx);
+    });
+    second.catch(() => {}); // awaited by the caller
+    await waitUntilBlocked(sql, await pid, "B's change to wait for A's");
+    return { change: second };
+  } finally {
+    first.release();
+    await first.done;
+  }
+}
+
 Deno.test("two admins demoting each other at once leave the tenant with one admin", async () => {
   const db = await createTestDatabase();
   try {
     const { sql } = db;
     const tenantId = await tenantWithTwoAdmins(sql);
 
-    // A demotes B and has not committed yet.
-    const first = heldTransaction(sql, (tx) => demote(tx, tenantId, ADMIN_A, ADMIN_B));
-    let second: Promise<unknown>;
-    try {
-      await first.result;
-      let settled = false;
-      // B, still an admin in what it can see, demotes A.
-      second = sql.begin((tx) => demote(tx, tenantId, ADMIN_B, ADMIN_A)).finally(() => settled = true);
-      second.catch(() => {}); // awaited below
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(settled, false, "the second change waits for the first");
-    } finally {
-      first.release();
-      await first.done;
-    }
+    // A demotes B and has not committed yet; B, still an admin in what it can see, demotes A.
+    const { change: second } = await whileADemotesB(
+      sql,
+      tenantId,
+      (tx) => demote(tx, tenantId, ADMIN_B, ADMIN_A),
+    );
 
     await assert.rejects(second, (error: postgres.PostgresError) => {
       assert.deepEqual(
@@ -85,25 +103,13 @@ Deno.test("an admin demoted while their own change waits for its turn cannot com
     const { sql } = db;
     const tenantId = await tenantWithTwoAdmins(sql);
 
-    // A demotes B and has not committed yet.
-    const first = heldTransaction(sql, (tx) => demote(tx, tenantId, ADMIN_A, ADMIN_B));
-    let second: Promise<unknown>;
-    try {
-      await first.result;
-      // B, still an admin in what it can see, makes itself admin again: its change waits for A's.
-      const { promise: pid, resolve: gotPid } = Promise.withResolvers<number>();
-      second = sql.begin(async (tx) => {
-        const [{ pid }] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
-        gotPid(pid);
-        return await setRole(tx, tenantId, ADMIN_B, ADMIN_B, "tenant.admin");
-      });
-      second.catch(() => {}); // awaited below
-      const secondPid = await pid;
-      await waitFor("B's change to wait for A's", () => blockedOnLock(sql, secondPid), 5_000, 25);
-    } finally {
-      first.release();
-      await first.done;
-    }
+    // A demotes B and has not committed yet; B, still an admin in what it can see, makes itself admin
+    // again.
+    const { change: second } = await whileADemotesB(
+      sql,
+      tenantId,
+      (tx) => setRole(tx, tenantId, ADMIN_B, ADMIN_B, "tenant.admin"),
+    );
 
     await assert.rejects(second, (error: postgres.PostgresError) => {
       assert.equal(error.code, "42501");
