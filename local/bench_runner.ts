@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { PROJECT_ROOT, TOOLS_DIR } from "./paths.ts";
 import { ensurePostgres, ensureSupabaseCli } from "./prereqs.ts";
 import { cleanUpOnInterrupt } from "./interrupt.ts";
-import { createTemplateCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
+import { createTemplateCluster, removeScratchCluster, TEMPLATE_DB } from "./template.ts";
 
 const BENCH_DIR = join(PROJECT_ROOT, "bench");
 
@@ -25,26 +25,26 @@ export async function runBenchmarks(names: string[]): Promise<number> {
   const pg = await ensurePostgres();
   const name = `bench-${Deno.pid}`;
   // Ctrl-C: stop the benchmark processes and remove the cluster, built or half built.
-  const interrupt = cleanUpOnInterrupt(async () => await (await scratchCluster(pg, name)).destroy());
-  const cluster = await createTemplateCluster(pg, cli, name).catch((error) => {
-    interrupt.dispose();
-    throw error;
-  });
+  const interrupt = cleanUpOnInterrupt(() => removeScratchCluster(pg, name));
   let failed = 0;
   try {
-    for (const file of chosen) {
-      console.log(`\n== ${file}`);
-      const status = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", join(BENCH_DIR, file)],
-        cwd: PROJECT_ROOT,
-        env: { LOCAL_PG_ADMIN_URL: cluster.url(), LOCAL_PG_TEMPLATE: TEMPLATE_DB, SUPABASE_CLI: cli },
-        stdout: "inherit",
-        stderr: "inherit",
-      }).spawn().status;
-      if (!status.success) failed++;
+    const cluster = await createTemplateCluster(pg, cli, name);
+    try {
+      for (const file of chosen) {
+        console.log(`\n== ${file}`);
+        const status = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", join(BENCH_DIR, file)],
+          cwd: PROJECT_ROOT,
+          env: { LOCAL_PG_ADMIN_URL: cluster.url(), LOCAL_PG_TEMPLATE: TEMPLATE_DB, SUPABASE_CLI: cli },
+          stdout: "inherit",
+          stderr: "inherit",
+        }).spawn().status;
+        if (!status.success) failed++;
+      }
+    } finally {
+      await cluster.destroy();
     }
   } finally {
-    await cluster.destroy();
     interrupt.dispose();
   }
   return failed === 0 ? 0 : 1;

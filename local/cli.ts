@@ -11,7 +11,12 @@ import { ensurePostgres, ensureSupabaseCli, SetupError } from "./prereqs.ts";
 import { TOOLS_DIR } from "./paths.ts";
 import { describeStack, startStack } from "./stack.ts";
 import { cleanUpOnInterrupt, STOP_SIGNALS } from "./interrupt.ts";
-import { createMigratedDatabase, createScratchCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
+import {
+  createMigratedDatabase,
+  createScratchCluster,
+  removeScratchCluster,
+  TEMPLATE_DB,
+} from "./template.ts";
 import { runAllTests } from "./test_runner.ts";
 import { runBenchmarks } from "./bench_runner.ts";
 import { generateTypes, TYPES_FILE } from "./types.ts";
@@ -104,7 +109,7 @@ async function types(): Promise<number> {
   const pg = await ensurePostgres();
   const name = `types-${Deno.pid}`;
   // Ctrl-C: remove the cluster, built or half built.
-  const interrupt = cleanUpOnInterrupt(async () => await (await scratchCluster(pg, name)).destroy());
+  const interrupt = cleanUpOnInterrupt(() => removeScratchCluster(pg, name));
   try {
     const cluster = await createScratchCluster(pg, name);
     try {

@@ -13,9 +13,9 @@ export const TEMPLATE_DB = "app_template";
 
 /**
  * The scratch cluster called `name` (nothing is created yet): a fast, non-durable cluster under
- * .supabase-local/<name>. Its `destroy()` also removes one that another handle created.
+ * .supabase-local/<name>.
  */
-export async function scratchCluster(pg: Postgres, name: string): Promise<Cluster> {
+async function scratchCluster(pg: Postgres, name: string): Promise<Cluster> {
   // pg_cron's scheduler keeps a connection to its database, which would block cloning it; it points
   // at the template while migrations create pg_cron, and the caller may move it afterwards.
   return new Cluster(pg, {
@@ -24,6 +24,14 @@ export async function scratchCluster(pg: Postgres, name: string): Promise<Cluste
     fast: true,
     cronDatabase: TEMPLATE_DB,
   });
+}
+
+/**
+ * Stops and removes the scratch cluster `name`, whoever created it and however far it got: what an
+ * interrupted command cleans up.
+ */
+export async function removeScratchCluster(pg: Postgres, name: string): Promise<void> {
+  await (await scratchCluster(pg, name)).destroy();
 }
 
 /** Creates (from scratch) and starts the scratch cluster `name`; one that fails to start is removed. */

@@ -17,7 +17,7 @@ import { pushMigrations, runSupabaseCli } from "./database.ts";
 import { PROJECT_ROOT, TOOLS_DIR } from "./paths.ts";
 import { cleanUpOnInterrupt } from "./interrupt.ts";
 import { ensurePostgres, ensureSupabaseCli, type Postgres, SetupError } from "./prereqs.ts";
-import { cloneTemplate, createTemplateCluster, scratchCluster, TEMPLATE_DB } from "./template.ts";
+import { cloneTemplate, createTemplateCluster, removeScratchCluster, TEMPLATE_DB } from "./template.ts";
 import { generateTypes, TYPES_FILE } from "./types.ts";
 
 interface Tally {
@@ -222,7 +222,7 @@ export async function runAllTests(args: string[]): Promise<number> {
     cleaning ??= (async () => {
       // Let a build step in progress end first (its processes are gone), so none races the removal.
       await building?.catch(() => {});
-      if (pg) await (await scratchCluster(pg, clusterName)).destroy();
+      if (pg) await removeScratchCluster(pg, clusterName);
     })();
   const interrupt = cleanUpOnInterrupt(removeCluster, (line) => console.log(line));
   try {
