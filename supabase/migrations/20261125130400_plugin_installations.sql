@@ -440,8 +440,9 @@ create trigger plugin_installations_claim_changed_secret
   execute function private.plugin_installation_claim_secret();
 
 -- Pointing an installation at another tenant's key, or at one of the project's own secrets, would let
--- this tenant's admin obtain messages signed with it; both are refused.
-create function private.validate_secret_ref(p_secret_ref text, p_tenant_id uuid)
+-- this tenant's admin obtain messages signed with it; both are refused: the project's own here, another
+-- tenant's by the claim the trigger above writes in the same statement.
+create function private.validate_secret_ref(p_secret_ref text)
 returns void
 language plpgsql
 volatile
@@ -473,22 +474,11 @@ begin
       message = pg_catalog.format('secret_ref %L does not name a Vault secret', p_secret_ref),
       hint = 'Create it first, e.g. select vault.create_secret(''<key>'', ''<name>'');';
   end if;
-  -- Until commit, so that two tenants cannot take the same name at once.
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('plugin secret_ref ' || p_secret_ref, 0));
-  -- Claimed by another tenant: in use there now or in the past (see int.plugin_secret_claims).
-  if exists (
-    select 1 from int.plugin_secret_claims c where c.secret_ref = p_secret_ref and c.tenant_id <> p_tenant_id
-  ) then
-    raise exception using
-      errcode = '22023',
-      message = pg_catalog.format('secret_ref %L is used by another tenant', p_secret_ref),
-      hint = 'Give each tenant its own Vault secret.';
-  end if;
 end
 $$;
 
-comment on function private.validate_secret_ref(text, uuid) is
-  'Raises 22023 unless a Vault secret with this name exists, is not one of the project''s own and was never used by another tenant. Never reads the secret''s value.';
+comment on function private.validate_secret_ref(text) is
+  'Raises 22023 unless a Vault secret with this name exists and is not one of the project''s own (another tenant''s is refused by the plugin_installations_claim_secret triggers). Never reads the secret''s value.';
 
 create function private.validate_max_attempts(p_max_attempts int)
 returns void
@@ -533,7 +523,7 @@ revoke all on function private.allow_private_webhook_urls() from public, anon, a
 revoke all on function private.special_ip_range(inet) from public, anon, authenticated;
 revoke all on function private.validate_webhook_url(text) from public, anon, authenticated;
 revoke all on function private.validate_installation_config(jsonb) from public, anon, authenticated;
-revoke all on function private.validate_secret_ref(text, uuid) from public, anon, authenticated;
+revoke all on function private.validate_secret_ref(text) from public, anon, authenticated;
 revoke all on function private.validate_max_attempts(int) from public, anon, authenticated;
 revoke all on function private.installation_tenant(uuid) from public, anon, authenticated;
 
@@ -572,7 +562,7 @@ begin
       errcode = '22023', message = pg_catalog.format('plugin %L is not active and cannot be installed', p_plugin_key);
   end if;
   v_config := private.validate_installation_config(p_config);
-  perform private.validate_secret_ref(p_secret_ref, p_tenant_id);
+  perform private.validate_secret_ref(p_secret_ref);
   perform private.validate_max_attempts(p_max_attempts);
 
   select i.id into v_existing
@@ -625,7 +615,7 @@ begin
     v_config := private.validate_installation_config(p_config);
   end if;
   if p_secret_ref is not null then
-    perform private.validate_secret_ref(p_secret_ref, v_tenant_id);
+    perform private.validate_secret_ref(p_secret_ref);
   end if;
   if p_max_attempts is not null then
     perform private.validate_max_attempts(p_max_attempts);
