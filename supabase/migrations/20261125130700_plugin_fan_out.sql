@@ -43,27 +43,23 @@ declare
   -- An UPDATE statement may also record INSERTs and DELETEs (a changed primary key).
   v_operations text[] := case when p_op = 'UPDATE' then array['INSERT', 'UPDATE', 'DELETE'] else array[p_op] end;
 begin
-  if pg_catalog.cardinality(p_tenant_ids) = 1 then
-    -- The usual statement: one tenant. Apart from the general case below, so that this path, paid by
-    -- every audited write, starts no grouping of the audit rows.
+  if pg_catalog.cardinality(p_tenant_ids) = 1 and pg_catalog.cardinality(p_audit_ids) <= 10000 then
+    -- The usual statement: one tenant, one batch. Apart from the general case below, so that this
+    -- path, paid by every audited write, starts no grouping of the audit rows and no chunking.
     insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
-    select m.version_ids, p_audit_ids[chunk.first:chunk.first + 9999]
-    from (
-      select pg_catalog.array_agg(s.version_id order by s.version_id) as version_ids
-      from int.plugin_subscriptions s
-      where s.tenant_id = p_tenant_ids[1]
-        and s.table_schema = p_table_schema
-        and s.table_name = p_table_name
-        and s.is_live
-        and s.operations && v_operations
-      having pg_catalog.count(*) > 0
-    ) m
-    -- At most 10,000 ids a batch, so that the processor reads a small array for each slice it writes
-    -- however large the statement was.
-    cross join pg_catalog.generate_series(1, pg_catalog.cardinality(p_audit_ids), 10000) as chunk(first);
+    select pg_catalog.array_agg(s.version_id order by s.version_id), p_audit_ids
+    from int.plugin_subscriptions s
+    where s.tenant_id = p_tenant_ids[1]
+      and s.table_schema = p_table_schema
+      and s.table_name = p_table_name
+      and s.is_live
+      and s.operations && v_operations
+    having pg_catalog.count(*) > 0;
   else
-    -- A statement across tenants (a bulk import, say): one batch per tenant with subscribers, holding
-    -- only that tenant's changes, so that the processor does not step over the changes of the others.
+    -- A statement across tenants (a bulk import, say) or over 10,000 changes: one batch per tenant with
+    -- subscribers, holding only that tenant's changes, so that the processor does not step over the
+    -- changes of the others; and at most 10,000 ids a batch, so that the processor reads a small array
+    -- for each slice it writes however large the statement was.
     insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
     select m.version_ids, t.audit_ids[chunk.first:chunk.first + 9999]
     from (

@@ -55,7 +55,7 @@ select results_eq(
 
 delete from audit.entity_changes;
 update public.work_orders set id = '00000000-0000-4000-8000-000000000f02' where title = 'Second 1';
-select is((select array_agg(op order by op) from audit.entity_changes), array['DELETE', 'INSERT'],
+select is((select array_agg(op::text order by op) from audit.entity_changes), array['DELETE', 'INSERT'],
   'an UPDATE of the primary key is recorded as a DELETE of the old key and an INSERT of the new one');
 
 -- The acting user ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 -- partitioned table, and sessions whose request.jwt.claims is not JSON. The user's write never fails
 -- because the table is audited, and every change of a tracked table is recorded.
 begin;
-select plan(12);
+select plan(14);
 
 -- Columns named like the trigger's row aliases (n, o, x) ---------------------------------------------
 create table public.review_counts (id int primary key, n int not null);
@@ -71,6 +71,13 @@ select is((select actor from audit.entity_changes where table_name = 'review_cla
   'its change is recorded with no actor');
 select is((select count(*)::int from audit.entity_changes where table_name = 'review_claims'), 1,
   'and is recorded once');
+
+-- The operation column takes only the three audited operations -------------------------------------------
+select throws_ok(
+  $$insert into audit.entity_changes (table_schema, table_name, op, record_id) values ('public', 'review_counts', 'TRUNCATE', '1')$$,
+  '23514', null,
+  'an audit row with an operation other than INSERT, UPDATE or DELETE is refused');
+select is((select count(*)::int from audit.entity_changes where op = 'TRUNCATE'), 0, 'and is not written');
 
 select * from finish();
 rollback;

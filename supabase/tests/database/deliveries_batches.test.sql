@@ -4,7 +4,7 @@
 -- keeping those ids and bodies; the subscription's version at the time of the change decides what is
 -- delivered; an uninstalled installation's part of a batch is dropped.
 begin;
-select plan(42);
+select plan(45);
 
 -- Tenants A and B with admins, Vault secrets and installations; helpers answer_in_flight and make_due.
 \ir _fixtures/deliveries.sql
@@ -215,6 +215,18 @@ select is(
   10001,
   'and every change of the statement is in one of them'
 );
+
+-- A batch's progress stays within its size -----------------------------------------------------------------
+select throws_ok(
+  $$update int.plugin_delivery_batches set expanded = 10001 where cardinality(audit_ids) = 1$$,
+  '23514', null,
+  'moving a batch''s progress past its size is refused');
+select throws_ok(
+  $$update int.plugin_delivery_batches set expanded = -1 where cardinality(audit_ids) = 1$$,
+  '23514', null,
+  'and so is a negative progress');
+select is((select expanded from int.plugin_delivery_batches where cardinality(audit_ids) = 1), 0,
+  'the batch keeps its progress');
 
 -- A batch whose installations are all gone is dropped -------------------------------------------------
 delete from int.plugin_delivery_batches;
