@@ -42,19 +42,23 @@ as $$
 declare
   -- An UPDATE statement may also record INSERTs and DELETEs (a changed primary key).
   v_operations text[] := case when p_op = 'UPDATE' then array['INSERT', 'UPDATE', 'DELETE'] else array[p_op] end;
+  v_version_ids bigint[];
 begin
   if pg_catalog.cardinality(p_tenant_ids) = 1 and pg_catalog.cardinality(p_audit_ids) <= 10000 then
     -- The usual statement: one tenant, one batch. Apart from the general case below, so that this
-    -- path, paid by every audited write, starts no grouping of the audit rows and no chunking.
-    insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
-    select pg_catalog.array_agg(s.version_id order by s.version_id), p_audit_ids
+    -- path, paid by every audited write, starts no grouping of the audit rows and no chunking; and in
+    -- two steps, so that a tenant without subscribers to the table sets up no insert at all.
+    select pg_catalog.array_agg(s.version_id order by s.version_id) into v_version_ids
     from int.plugin_subscriptions s
     where s.tenant_id = p_tenant_ids[1]
       and s.table_schema = p_table_schema
       and s.table_name = p_table_name
       and s.is_live
-      and s.operations && v_operations
-    having pg_catalog.count(*) > 0;
+      and s.operations && v_operations;
+    if v_version_ids is not null then
+      insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
+      values (v_version_ids, p_audit_ids);
+    end if;
   else
     -- A statement across tenants (a bulk import, say) or over 10,000 changes: one batch per tenant with
     -- subscribers, holding only that tenant's changes, so that the processor does not step over the
