@@ -10,7 +10,10 @@
  *   the same three subscriptions (target: at most 1.5x), and again with them switched off (the audit alone);
  * - single via the API's path: the same inserts made the way PostgREST makes them for a signed-in tenant
  *   member (a transaction that sets the role and the JWT claims, then inserts under row level security),
- *   into both tables with the same policies. Not the target's measure: it shows what a client pays.
+ *   into both tables with the same policies. Not the target's measure: it shows what a client pays;
+ * - the floor, for bulk and single: a third copy whose statement trigger only logs the rows as jsonb and
+ *   writes one queue row (see _audit_setup.ts), the least an audit with a queue in the same
+ *   transaction costs, for reading the other ratios against.
  * Each measurement is repeated, alternating tracked and untracked, and the medians are compared.
  * Everything is measured twice: with commits durable as Supabase runs Postgres (fsync,
  * synchronous_commit and full_page_writes on), and with durability off, which leaves only CPU work
@@ -22,6 +25,7 @@
 import postgres from "postgres";
 import { createTestDatabase } from "../tests/_support/db.ts";
 import { fmt, median, writeResult } from "./_support.ts";
+import { AUDIT_BENCH_SETUP, SUBSCRIPTIONS } from "./_audit_setup.ts";
 
 if (!Deno.env.get("LOCAL_PG_ADMIN_URL") || !Deno.env.get("LOCAL_PG_TEMPLATE")) {
   console.error("Run this with `deno task bench audit_fanout`, which starts a cluster for it.");
@@ -32,46 +36,8 @@ const BULK_ROWS = 10_000;
 const BULK_ROUNDS = 7;
 const SINGLE_INSERTS = 500;
 const SINGLE_ROUNDS = 9;
-const SUBSCRIPTIONS = 3;
 const TARGET_BULK = 2;
 const TARGET_SINGLE = 1.5;
-
-const SETUP = `
-insert into auth.users (id, email, created_at, updated_at)
-values ('00000000-0000-4000-8000-00000000b001', 'bench@example.com', now(), now());
-select vault.create_secret('bench-signing-key', 'bench_hmac');
-create temp table bench_ids as
-  select public.rpc_create_tenant('Bench tenant', '00000000-0000-4000-8000-00000000b001') as tenant_id;
-select public.rpc_register_plugin('bench_plugin_' || n, 'Bench plugin ' || n) from generate_series(1, ${SUBSCRIPTIONS}) n;
-select public.rpc_upsert_webhook_subscription(
-  public.rpc_install_plugin(b.tenant_id, 'bench_plugin_' || n,
-    jsonb_build_object('webhook_url', 'https://hooks.example.com/bench/' || n), 'bench_hmac'),
-  'public', 'work_orders', array['INSERT', 'UPDATE', 'DELETE'])
-from bench_ids b, generate_series(1, ${SUBSCRIPTIONS}) n;
-
--- The untracked copy: everything work_orders has except the audit triggers.
-create table public.work_orders_untracked (like public.work_orders including all);
-alter table public.work_orders_untracked
-  add foreign key (tenant_id) references public.tenants (id),
-  add foreign key (assignee) references auth.users (id) on delete set null;
-create trigger work_orders_untracked_touch_updated_at before update on public.work_orders_untracked
-  for each row execute function private.touch_updated_at();
--- The same row level security and grants, for the inserts made as the API makes them.
-alter table public.work_orders_untracked enable row level security;
-do $$
-declare
-  p record;
-begin
-  for p in select * from pg_policies where schemaname = 'public' and tablename = 'work_orders' loop
-    execute format('create policy %I on public.work_orders_untracked as %s for %s to %s %s %s',
-      p.policyname, p.permissive, p.cmd, array_to_string(p.roles, ', '),
-      case when p.qual is not null then 'using (' || p.qual || ')' else '' end,
-      case when p.with_check is not null then 'with check (' || p.with_check || ')' else '' end);
-  end loop;
-end
-$$;
-grant select, insert, update, delete on public.work_orders_untracked to authenticated;
-`;
 
 // The JWT claims PostgREST would set for the bench user, a tenant admin.
 const MEMBER_CLAIMS = JSON.stringify({
@@ -80,7 +46,7 @@ const MEMBER_CLAIMS = JSON.stringify({
   aud: "authenticated",
 });
 
-type Table = "work_orders" | "work_orders_untracked";
+type Table = "work_orders" | "work_orders_untracked" | "work_orders_floor";
 
 type Mode = "durable" | "cpu_only";
 
@@ -106,7 +72,8 @@ async function setDurability(sql: postgres.Sql, mode: Mode) {
 
 async function measure(sql: postgres.Sql, t: string) {
   const reset = () =>
-    sql.unsafe(`truncate public.work_orders, public.work_orders_untracked, audit.entity_changes,
+    sql.unsafe(`truncate public.work_orders, public.work_orders_untracked, public.work_orders_floor,
+      public.work_orders_floor_log, public.work_orders_floor_queue, audit.entity_changes,
       int.plugin_delivery_batches, int.plugin_deliveries, int.plugin_delivery_attempts cascade`);
   const setSubscriptions = (active: boolean) =>
     sql`update int.plugin_subscriptions set is_active = ${active}`;
@@ -131,6 +98,8 @@ async function measure(sql: postgres.Sql, t: string) {
     for (let i = 0; i < SINGLE_INSERTS; i++) {
       if (table === "work_orders") {
         await sql`insert into public.work_orders (tenant_id, title) values (${t}, ${"Single " + i})`;
+      } else if (table === "work_orders_floor") {
+        await sql`insert into public.work_orders_floor (tenant_id, title) values (${t}, ${"Single " + i})`;
       } else {
         await sql`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${
           "Single " + i
@@ -179,6 +148,7 @@ async function measure(sql: postgres.Sql, t: string) {
     );
   }
   await singleInserts("work_orders_untracked");
+  await singleInserts("work_orders_floor");
   await singleInserts("work_orders");
   await apiInserts("work_orders_untracked");
   await apiInserts("work_orders");
@@ -192,9 +162,15 @@ async function measure(sql: postgres.Sql, t: string) {
   }
 
   // Each round measures both tables, alternating which goes first so that neither side always runs on
-  // a warmer machine; with `auditOnly`, then the tracked table again with the subscriptions switched off.
+  // a warmer machine; with `auditOnly`, then the tracked table again with the subscriptions switched off
+  // and the floor's table.
   const sideBySide = async (rounds: number, run: (table: Table) => Promise<number>, auditOnly: boolean) => {
-    const runs = { untracked: [] as number[], tracked: [] as number[], auditOnly: [] as number[] };
+    const runs = {
+      untracked: [] as number[],
+      tracked: [] as number[],
+      auditOnly: [] as number[],
+      floor: [] as number[],
+    };
     for (let round = 0; round < rounds; round++) {
       if (round % 2 === 0) {
         runs.untracked.push(await run("work_orders_untracked"));
@@ -207,6 +183,7 @@ async function measure(sql: postgres.Sql, t: string) {
         await setSubscriptions(false);
         runs.auditOnly.push(await run("work_orders"));
         await setSubscriptions(true);
+        runs.floor.push(await run("work_orders_floor"));
       }
     }
     return runs;
@@ -222,6 +199,7 @@ async function measure(sql: postgres.Sql, t: string) {
     untracked_ms: median(bulk.untracked),
     tracked_ms: median(bulk.tracked),
     audit_only_ms: median(bulk.auditOnly),
+    floor_ms: median(bulk.floor),
   };
   const s = {
     inserts: SINGLE_INSERTS,
@@ -229,18 +207,21 @@ async function measure(sql: postgres.Sql, t: string) {
     untracked_ms: median(single.untracked),
     tracked_ms: median(single.tracked),
     audit_only_ms: median(single.auditOnly),
+    floor_ms: median(single.floor),
   };
   return {
     bulk: {
       ...b,
       ratio: b.tracked_ms / b.untracked_ms,
       audit_only_ratio: b.audit_only_ms / b.untracked_ms,
+      floor_ratio: b.floor_ms / b.untracked_ms,
       target_ratio: TARGET_BULK,
     },
     single: {
       ...s,
       ratio: s.tracked_ms / s.untracked_ms,
       audit_only_ratio: s.audit_only_ms / s.untracked_ms,
+      floor_ratio: s.floor_ms / s.untracked_ms,
       target_ratio: TARGET_SINGLE,
     },
     api: {
@@ -263,14 +244,16 @@ function report(mode: Mode, r: Awaited<ReturnType<typeof measure>>) {
       `(${b.audit_only_ratio.toFixed(2)}x), audited + ${b.deliveries} deliveries queued ${
         fmt(b.tracked_ms)
       } ` +
-      `(${b.ratio.toFixed(2)}x, ${verdict(b.ratio, TARGET_BULK)} the target ${TARGET_BULK}x)`,
+      `(${b.ratio.toFixed(2)}x, ${verdict(b.ratio, TARGET_BULK)} the target ${TARGET_BULK}x); ` +
+      `the floor ${fmt(b.floor_ms)} (${b.floor_ratio.toFixed(2)}x)`,
   );
   const each = (ms: number) => `${((ms / s.inserts) * 1000).toFixed(0)} µs each`;
   console.log(
     `  ${s.inserts} single-row inserts: untracked ${fmt(s.untracked_ms)} (${each(s.untracked_ms)}), ` +
       `audited ${fmt(s.audit_only_ms)} (${each(s.audit_only_ms)}; ${s.audit_only_ratio.toFixed(2)}x), ` +
       `audited + ${SUBSCRIPTIONS} deliveries each ${fmt(s.tracked_ms)} (${each(s.tracked_ms)}; ` +
-      `${s.ratio.toFixed(2)}x, ${verdict(s.ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x)`,
+      `${s.ratio.toFixed(2)}x, ${verdict(s.ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x); ` +
+      `the floor ${fmt(s.floor_ms)} (${each(s.floor_ms)}; ${s.floor_ratio.toFixed(2)}x)`,
   );
   const a = r.api;
   console.log(
@@ -286,7 +269,7 @@ async function main() {
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   let original: { fsync: string; full_page_writes: string } | undefined;
   try {
-    await sql.unsafe(SETUP);
+    await sql.unsafe(AUDIT_BENCH_SETUP);
     const [{ t }] = await sql<{ t: string }[]>`select tenant_id::text as t from bench_ids`;
     [original] = await sql<{ fsync: string; full_page_writes: string }[]>`
       select current_setting('fsync') as fsync, current_setting('full_page_writes') as full_page_writes`;
