@@ -3,9 +3,9 @@
 --
 -- Why: a change that commits must have its deliveries queued by the same commit (nothing lost, no
 -- delivery for a rolled-back change). The audit trigger hands each statement's audit ids to
--- audit.changes_captured, which this migration fills in: one INSERT ... SELECT writes, when any live
--- subscription (it, its installation and its plugin active: is_live) to the changed table exists in a
--- tenant the statement touched, one batch row naming the statement's audit ids and the current
+-- audit.changes_captured, which this migration fills in: when any live subscription (it, its
+-- installation and its plugin active: is_live) to the changed table exists in a tenant the statement
+-- touched, it writes one batch row naming the statement's audit ids and the current
 -- versions of those subscriptions (and one per 10,000 changes; a statement across tenants writes one
 -- per tenant, with that tenant's changes only). The versions are immutable copies of the
 -- subscriptions' operations, allowlist and include_payload, so the deliveries a batch stands for are
