@@ -46,7 +46,8 @@ grant select, insert, update, delete on public.work_orders_untracked to authenti
 
 -- The floor: another untracked copy with the least that auditing plus a queue in the same transaction can
 -- do: a statement-level trigger whose one statement writes each new row as jsonb to a log table and
--- one queue row naming the new log ids. No actor, record id, subscription lookup or versions.
+-- one queue row naming the new log ids. No actor, tenant, record id, table or operation, security definer,
+-- search_path or other setting of the function, subscription lookup or versions.
 create table public.work_orders_floor (like public.work_orders_untracked including all);
 alter table public.work_orders_floor
   add foreign key (tenant_id) references public.tenants (id),

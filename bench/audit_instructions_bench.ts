@@ -5,11 +5,12 @@
  * 2-core machine wall-clock ratios move by 0.3x and more between runs; instruction counts repeat
  * within about 1%.
  *
- * Each count is (instructions of a run of N prepared inserts - those of a run of none) / N, so the
- * backend's start and the set-up cancel out. Only the server's instructions are counted: no WAL flush,
- * no client round trip, no system calls (a wall-clock ratio has those on both sides, which is why it
- * comes out lower). A single-user backend needs the data directory to itself, so this benchmark builds
- * its own cluster. It needs valgrind, which it installs with apt when run as root.
+ * Each count is (instructions of a run of warm-up + N prepared inserts - those of a run of the warm-up
+ * alone) / N, so the backend's start, the set-up and the warm-up cancel out. Only the server's
+ * instructions are counted: no WAL flush, no client round trip, no system calls (a wall-clock ratio has
+ * those on both sides, which is why it comes out lower). A single-user backend needs the data directory
+ * to itself, so this benchmark builds its own cluster. It needs valgrind, which it installs with apt when
+ * run as root.
  *
  * Run with `deno task bench audit_instructions`.
  */

@@ -44,10 +44,11 @@ declare
   v_operations text[] := case when p_op = 'UPDATE' then array['INSERT', 'UPDATE', 'DELETE'] else array[p_op] end;
   v_version_ids bigint[];
 begin
-  if pg_catalog.cardinality(p_tenant_ids) = 1 and pg_catalog.cardinality(p_audit_ids) <= 10000 then
-    -- The usual statement: one tenant, one batch. Apart from the general case below, so that this
-    -- path, paid by every audited write, starts no grouping of the audit rows and no chunking; and in
-    -- two steps, so that a tenant without subscribers to the table sets up no insert at all.
+  if pg_catalog.cardinality(p_tenant_ids) = 1 then
+    -- The usual statement: one tenant. Apart from the general case below, so that this path, paid by
+    -- every audited write, starts no grouping of the audit rows and reads none of them back (the
+    -- statement's ids are all this tenant's); and the versions first, so that a tenant without
+    -- subscribers to the table sets up no insert at all.
     select pg_catalog.array_agg(s.version_id order by s.version_id) into v_version_ids
     from int.plugin_subscriptions s
     where s.tenant_id = p_tenant_ids[1]
@@ -55,15 +56,22 @@ begin
       and s.table_name = p_table_name
       and s.is_live
       and s.operations && v_operations;
-    if v_version_ids is not null then
+    if v_version_ids is null then
+      return;
+    elsif pg_catalog.cardinality(p_audit_ids) <= 10000 then
       insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
       values (v_version_ids, p_audit_ids);
+    else
+      -- At most 10,000 ids a batch, so that the processor reads a small array for each slice it writes
+      -- however large the statement was.
+      insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
+      select v_version_ids, p_audit_ids[chunk.first:chunk.first + 9999]
+      from pg_catalog.generate_series(1, pg_catalog.cardinality(p_audit_ids), 10000) as chunk(first);
     end if;
   else
-    -- A statement across tenants (a bulk import, say) or over 10,000 changes: one batch per tenant with
-    -- subscribers, holding only that tenant's changes, so that the processor does not step over the
-    -- changes of the others; and at most 10,000 ids a batch, so that the processor reads a small array
-    -- for each slice it writes however large the statement was.
+    -- A statement across tenants (a bulk import, say): one batch per tenant with subscribers, holding
+    -- only that tenant's changes, so that the processor does not step over the changes of the others;
+    -- and at most 10,000 ids a batch, as above.
     insert into int.plugin_delivery_batches (subscription_version_ids, audit_ids)
     select m.version_ids, t.audit_ids[chunk.first:chunk.first + 9999]
     from (
