@@ -235,8 +235,18 @@ async function measure(sql: postgres.Sql, t: string) {
   };
 }
 
+const verdict = (ratio: number, target: number) => ratio <= target ? "meets" : "misses";
+
+// The single-row target is judged as Supabase runs Postgres, with durable commits (see the README's
+// Benchmarks section); with durability off the ratio is the CPU work alone, reported beside the floor.
+function singleVerdict(mode: Mode, ratio: number): string {
+  if (mode === "durable") return `${verdict(ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x`;
+  return `${
+    ratio <= TARGET_SINGLE ? "within" : "above"
+  } ${TARGET_SINGLE}x; the target is judged with durable commits`;
+}
+
 function report(mode: Mode, r: Awaited<ReturnType<typeof measure>>) {
-  const verdict = (ratio: number, target: number) => ratio <= target ? "meets" : "misses";
   const { bulk: b, single: s } = r;
   console.log(`${MODES[mode].label}:`);
   console.log(
@@ -252,7 +262,7 @@ function report(mode: Mode, r: Awaited<ReturnType<typeof measure>>) {
     `  ${s.inserts} single-row inserts: untracked ${fmt(s.untracked_ms)} (${each(s.untracked_ms)}), ` +
       `audited ${fmt(s.audit_only_ms)} (${each(s.audit_only_ms)}; ${s.audit_only_ratio.toFixed(2)}x), ` +
       `audited + ${SUBSCRIPTIONS} deliveries each ${fmt(s.tracked_ms)} (${each(s.tracked_ms)}; ` +
-      `${s.ratio.toFixed(2)}x, ${verdict(s.ratio, TARGET_SINGLE)} the target ${TARGET_SINGLE}x); ` +
+      `${s.ratio.toFixed(2)}x, ${singleVerdict(mode, s.ratio)}); ` +
       `the floor ${fmt(s.floor_ms)} (${each(s.floor_ms)}; ${s.floor_ratio.toFixed(2)}x)`,
   );
   const a = r.api;

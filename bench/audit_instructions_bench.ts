@@ -153,11 +153,11 @@ async function main() {
       const thousands = `${(perInsert[key] / 1000).toFixed(0)}k`;
       console.log(`  ${c.label}: ${thousands}${key === "untracked" ? "" : ` (${ratio(key).toFixed(2)}x)`}`);
     }
+    // CPU work alone: the single-row target itself is judged with durable commits (audit_fanout).
     console.log(
-      `  audit + fan-out ${
-        ratio("tracked") <= TARGET_SINGLE ? "meets" : "misses"
-      } the target ${TARGET_SINGLE}x ` +
-        `in instructions; the floor is ${ratio("floor").toFixed(2)}x`,
+      `  audit + fan-out ${ratio("tracked").toFixed(2)}x, ${
+        ratio("tracked") <= TARGET_SINGLE ? "within" : "above"
+      } ${TARGET_SINGLE}x in instructions; the floor is ${ratio("floor").toFixed(2)}x`,
     );
     writeResult("audit_instructions", {
       inserts: INSERTS,
