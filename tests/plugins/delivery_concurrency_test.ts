@@ -30,14 +30,20 @@ function heldProcessor(sql: postgres.Sql, limit: number) {
   return { counts: held.result, release: held.release, done: held.done };
 }
 
-/** Runs the processor once on a connection of its own, beside a held transaction. */
+/**
+ * Runs the processor once on a connection of its own, beside a held transaction. The run may wait
+ * 5 s for a lock at most: a processor that waited for the held one instead of skipping its rows
+ * fails with lock_not_available (55P03) rather than hanging the test.
+ */
 async function processOnOwnConnection(sql: postgres.Sql, limit: number): Promise<ProcessCounts> {
   const connection = await sql.reserve();
   try {
+    await connection`set lock_timeout = '5s'`;
     const [{ counts }] = await connection<{ counts: ProcessCounts }[]>`
       select public.rpc_process_plugin_deliveries(${limit}::int) as counts`;
     return counts;
   } finally {
+    await connection`reset lock_timeout`;
     connection.release();
   }
 }
