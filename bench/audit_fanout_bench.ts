@@ -96,15 +96,7 @@ async function measure(sql: postgres.Sql, t: string) {
     await sql`checkpoint`;
     const started = performance.now();
     for (let i = 0; i < SINGLE_INSERTS; i++) {
-      if (table === "work_orders") {
-        await sql`insert into public.work_orders (tenant_id, title) values (${t}, ${"Single " + i})`;
-      } else if (table === "work_orders_floor") {
-        await sql`insert into public.work_orders_floor (tenant_id, title) values (${t}, ${"Single " + i})`;
-      } else {
-        await sql`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${
-          "Single " + i
-        })`;
-      }
+      await sql`insert into ${sql(`public.${table}`)} (tenant_id, title) values (${t}, ${"Single " + i})`;
     }
     return performance.now() - started;
   };
@@ -118,11 +110,7 @@ async function measure(sql: postgres.Sql, t: string) {
       await sql.begin(async (tx) => {
         await tx`select set_config('role', 'authenticated', true),
           set_config('request.jwt.claims', ${MEMBER_CLAIMS}, true)`;
-        if (table === "work_orders") {
-          await tx`insert into public.work_orders (tenant_id, title) values (${t}, ${"Api " + i})`;
-        } else {
-          await tx`insert into public.work_orders_untracked (tenant_id, title) values (${t}, ${"Api " + i})`;
-        }
+        await tx`insert into ${sql(`public.${table}`)} (tenant_id, title) values (${t}, ${"Api " + i})`;
       });
     }
     return performance.now() - started;

@@ -15,7 +15,7 @@
  * Run with `deno task bench audit_instructions`.
  */
 import postgres from "postgres";
-import { ensurePostgres, ensureSupabaseCli, isRoot } from "../local/prereqs.ts";
+import { ensureAptPackages, ensurePostgres, ensureSupabaseCli, isRoot, onPath } from "../local/prereqs.ts";
 import { TOOLS_DIR } from "../local/paths.ts";
 import { createTemplateCluster, TEMPLATE_DB } from "../local/template.ts";
 import { writeResult } from "./_support.ts";
@@ -38,31 +38,6 @@ const CASES: Record<string, Case> = {
     subscriptionsActive: true,
   },
 };
-
-async function commandWorks(cmd: string, args: string[]): Promise<boolean> {
-  try {
-    return (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output()).success;
-  } catch {
-    return false;
-  }
-}
-
-async function ensureValgrind(): Promise<void> {
-  if (await commandWorks("valgrind", ["--version"])) return;
-  if (isRoot() && await commandWorks("apt-get", ["--version"])) {
-    console.log("Installing valgrind with apt-get ...");
-    const env = { DEBIAN_FRONTEND: "noninteractive" };
-    const install = () =>
-      new Deno.Command("apt-get", { args: ["install", "-y", "-qq", "valgrind"], env }).output();
-    if (!(await install()).success) {
-      await new Deno.Command("apt-get", { args: ["update", "-qq"], env }).output();
-      await install();
-    }
-    if (await commandWorks("valgrind", ["--version"])) return;
-  }
-  console.error("valgrind is missing: install it with `sudo apt-get install valgrind`.");
-  Deno.exit(1);
-}
 
 /**
  * Runs `statements` (one per line) in a single-user backend under callgrind; returns the instructions
@@ -129,7 +104,7 @@ async function measure(binDir: string, dataDir: string, tenantId: string, c: Cas
 }
 
 async function main() {
-  await ensureValgrind();
+  await ensureAptPackages({ valgrind: () => onPath("valgrind") });
   const pg = await ensurePostgres();
   const cli = Deno.env.get("SUPABASE_CLI") ?? await ensureSupabaseCli(TOOLS_DIR);
   const cluster = await createTemplateCluster(pg, cli, `bench-instructions-${Deno.pid}`);

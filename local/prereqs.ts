@@ -75,26 +75,46 @@ async function run(cmd: string, args: string[], log: (line: string) => void): Pr
 }
 
 /**
- * Makes sure PostgreSQL 15 and its extension packages are installed, installing the missing ones
- * with apt when running as root.
+ * Makes sure the Debian packages are installed (each with its own check of being present), installing
+ * the missing ones with apt when running as root; throws a SetupError naming what is still missing.
  */
-export async function ensurePostgres(log: (line: string) => void = console.log): Promise<Postgres> {
-  const pg = postgresPaths();
-  let missing = Object.entries(APT_PACKAGES).filter(([, p]) => !p.present(pg)).map(([name]) => name);
+export async function ensureAptPackages(
+  packages: Record<string, () => boolean>,
+  log: (line: string) => void = console.log,
+): Promise<void> {
+  const missingNow = () => Object.entries(packages).filter(([, present]) => !present()).map(([name]) => name);
+  let missing = missingNow();
   if (missing.length > 0 && isRoot() && which("apt-get")) {
     log(`Installing ${missing.join(", ")} with apt-get ...`);
     if (!await run("apt-get", ["install", "-y", "-qq", ...missing], log)) {
       await run("apt-get", ["update", "-qq"], log);
       await run("apt-get", ["install", "-y", "-qq", ...missing], log);
     }
-    missing = Object.entries(APT_PACKAGES).filter(([, p]) => !p.present(pg)).map(([name]) => name);
+    missing = missingNow();
   }
   if (missing.length > 0) {
     throw new SetupError(
       `Missing ${missing.join(", ")}: install with \`sudo apt-get install ${missing.join(" ")}\``,
     );
   }
+}
+
+/**
+ * Makes sure PostgreSQL 15 and its extension packages are installed, installing the missing ones
+ * with apt when running as root.
+ */
+export async function ensurePostgres(log: (line: string) => void = console.log): Promise<Postgres> {
+  const pg = postgresPaths();
+  await ensureAptPackages(
+    Object.fromEntries(Object.entries(APT_PACKAGES).map(([name, p]) => [name, () => p.present(pg)])),
+    log,
+  );
   return pg;
+}
+
+/** Whether `command` is on the PATH. */
+export function onPath(command: string): boolean {
+  return which(command) !== null;
 }
 
 /** Path of the pinned Supabase CLI binary, installed from npm into `toolsDir` when missing. */
